@@ -1,0 +1,5 @@
+from activation.models import Activation
+
+
+def activation_count() -> int:
+    return Activation.objects.filter(enabled=True).count()

@@ -1,0 +1,1 @@
+"""Every write to activation: destinations, activations, syncs and deliveries."""

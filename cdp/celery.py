@@ -1,0 +1,75 @@
+"""The Celery app: queue names (one enum), routes by module, retry policy and the beat schedule (one place)."""
+
+import os
+from enum import StrEnum
+
+from celery import Celery, Task
+from celery.schedules import crontab
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from kombu import Queue
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
+
+
+class Queues(StrEnum):
+    INGESTION = "ingestion"
+    IDENTITY = "identity"
+    SEGMENTS = "segments"
+    ACTIVATION = "activation"
+    DEFAULT = "default"
+
+
+# A task goes to the queue of the app it lives in; anything else to the default queue.
+ROUTES_BY_MODULE = {
+    "ingestion.tasks.*": {"queue": Queues.INGESTION.value},
+    "profiles.tasks.*": {"queue": Queues.IDENTITY.value},
+    "segments.tasks.*": {"queue": Queues.SEGMENTS.value},
+    "activation.tasks.*": {"queue": Queues.ACTIVATION.value},
+    "consent.tasks.*": {"queue": Queues.DEFAULT.value},
+    "cdp.*": {"queue": Queues.DEFAULT.value},
+}
+
+# The beat schedule, in one place. Entries name tasks by their dotted path, so cdp imports no app.
+BEAT_SCHEDULE: dict[str, dict] = {}
+
+
+# Errors worth a retry: the network, the broker, and a database that is briefly away or locked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+    BrokerOperationalError,
+)
+
+
+class CDPTask(Task):
+    """Retries on transient errors only, with exponential backoff and jitter; anything else fails at once."""
+
+    max_retries = 5
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    acks_late = True
+
+    autoretry_for = TRANSIENT_ERRORS
+
+
+app = Celery("cdp", task_cls=CDPTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(queue.value) for queue in Queues]
+app.conf.task_default_queue = Queues.DEFAULT.value
+app.conf.task_routes = ROUTES_BY_MODULE
+app.conf.beat_schedule = BEAT_SCHEDULE
+app.autodiscover_tasks()
+
+
+@app.task(name="cdp.ping")
+def ping(value: str = "pong") -> str:
+    """A round trip through the broker and a worker (used by /readyz checks and the integration test)."""
+    return value
+
+
+__all__ = ["BEAT_SCHEDULE", "TRANSIENT_ERRORS", "Queues", "app", "crontab"]

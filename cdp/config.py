@@ -1,0 +1,139 @@
+"""Reading settings from the environment.
+
+Every setting comes from the environment. A missing or invalid setting stops start-up with one line that names
+the variable (``ConfigError`` is turned into that line by ``manage.py``, ``cdp.wsgi`` and ``cdp.celery``).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. The message names the variable."""
+
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if required:
+            raise ConfigError(f"{name} is required in production but is not set")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, not {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {value!r}") from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {number}")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def embedded_secret_key(var_dir: Path) -> str:
+    """The secret key of the embedded default: generated once into var/, kept out of git."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def fail(error: ConfigError) -> None:
+    """Stop start-up with one line that names the variable."""
+    import sys
+
+    sys.stderr.write(f"cdp: configuration error: {error}\n")
+    raise SystemExit(2)
+
+
+def _database(url: str) -> dict:
+    import dj_database_url
+
+    if not url.startswith(("sqlite:", "postgres:", "postgresql:", "pgsql:")):
+        raise ConfigError(f"DATABASE_URL must be a sqlite:// or postgres:// URL, not {url.split(':', 1)[0]!r}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as error:
+        raise ConfigError(f"DATABASE_URL is invalid: {error}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        config["CONN_MAX_AGE"] = 0
+        # WAL lets the embedded server read while a task writes.
+        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                             "transaction_mode": "IMMEDIATE", "timeout": 20}
+    return config
+
+
+def read_environment(base_dir: Path) -> dict:
+    """Everything the settings take from the environment, checked. Raises ConfigError naming the variable."""
+    var_dir = Path(env_str("CDP_VAR_DIR", str(base_dir / "var")))
+    production = (env_str("CDP_ENV", "development") or "").lower()
+    if production not in {"development", "production", "test"}:
+        raise ConfigError(f"CDP_ENV must be development, test or production, not {production!r}")
+    production = production == "production"
+
+    if production:
+        secret_key = env_str("SECRET_KEY", required=True)
+        if len(secret_key) < 40:
+            raise ConfigError("SECRET_KEY must be at least 40 characters long in production")
+        database_url = env_str("DATABASE_URL", required=True)
+        allowed_hosts = env_list("ALLOWED_HOSTS", [])
+        if not allowed_hosts:
+            raise ConfigError("ALLOWED_HOSTS is required in production but is not set")
+        broker_url = env_str("CELERY_BROKER_URL", required=True)
+    else:
+        secret_key = env_str("SECRET_KEY") or embedded_secret_key(var_dir)
+        database_url = env_str("DATABASE_URL", f"sqlite:///{var_dir / 'cdp.sqlite3'}")
+        allowed_hosts = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+        broker_url = env_str("CELERY_BROKER_URL")
+
+    return {
+        "production": production,
+        "var_dir": var_dir,
+        "debug": env_bool("DEBUG", not production),
+        "secret_key": secret_key,
+        "database": _database(database_url),
+        "allowed_hosts": allowed_hosts,
+        "csrf_trusted_origins": env_list("CSRF_TRUSTED_ORIGINS", []),
+        "broker_url": broker_url,
+        "result_backend": env_str("CELERY_RESULT_BACKEND", broker_url),
+        "redis_url": env_str("REDIS_URL", broker_url if broker_url and broker_url.startswith("redis") else None),
+        "host": env_str("HOST", "127.0.0.1"),
+        "port": env_int("PORT", 8000, minimum=1, maximum=65535),
+        "secure_ssl_redirect": env_bool("SECURE_SSL_REDIRECT", production),
+        "hsts_seconds": env_int("SECURE_HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
+        "log_level": (env_str("LOG_LEVEL", "INFO") or "INFO").upper(),
+        "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
+    }

@@ -1,0 +1,36 @@
+from rest_framework import serializers
+
+from cdp.core.masking import mask_for, mask_traits
+from cdp.core.models import AuditEntry
+
+
+class PIIField(serializers.Field):
+    """A read-only value that is masked unless the requesting user may see personal data."""
+
+    def __init__(self, kind: str = "text", **kwargs):
+        self.kind = kind
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        request = self.context.get("request")
+        return mask_for(getattr(request, "user", None), value, self.kind)
+
+
+class PIITraitsField(serializers.Field):
+    """A dict of traits whose personal ones are masked for users without view_pii."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        request = self.context.get("request")
+        return mask_traits(getattr(request, "user", None), value or {})
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "at", "actor_name", "action", "object_type", "object_id", "profile_id", "summary",
+                  "fields", "path"]

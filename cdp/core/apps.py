@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "cdp.core"
+    label = "core"
+    verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from cdp.core import registry
+
+        registry.register(
+            "core",
+            export=registry.audit_export,
+            erase=registry.audit_erase,
+            models=["core.AuditEntry"],
+        )

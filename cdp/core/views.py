@@ -1,0 +1,105 @@
+"""Base views for the UI, and the platform's own pages: dashboard, audit log, health checks."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.http import JsonResponse
+from django.views import View
+from django.views.generic import TemplateView
+
+from cdp.core import selectors
+from cdp.core.filters import AuditEntryFilter
+from cdp.core.htmx import render_page
+from cdp.core.models import AuditEntry
+from cdp.core.permissions import PermissionMixin
+
+UI_PAGE_SIZE = 50
+
+
+class CDPViewMixin(PermissionMixin):
+    """Every UI view: a login, then the permissions of ``permission_required``."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not self.has_permission(request):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class CDPPageView(CDPViewMixin, TemplateView):
+    """A page with an optional partial that htmx requests get instead of the whole page."""
+
+    partial: str | None = None
+
+    def render_to_response(self, context, **response_kwargs):
+        return render_page(self.request, self.template_name, context, partial=self.partial,
+                           status=response_kwargs.get("status", 200))
+
+
+class FilteredListView(CDPPageView):
+    """A list with a FilterSet (the same one the API and the selectors use) and pages. htmx requests get the
+    ``results`` partial, so the filter form can swap the table alone."""
+
+    filterset_class = None
+    partial = "results"
+    page_size = UI_PAGE_SIZE
+
+    def get_queryset(self):
+        return self.filterset_class._meta.model.objects.all()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filterset = self.filterset_class(self.request.GET or None, queryset=self.get_queryset(), request=self.request)
+        rows = filterset.qs if filterset.is_bound is False or filterset.is_valid() else filterset.qs.none()
+        page = Paginator(rows, self.page_size).get_page(self.request.GET.get("page"))
+        context.update(filterset=filterset, page=page, rows=page.object_list)
+        return context
+
+
+class DashboardView(CDPPageView):
+    template_name = "core/dashboard.html"
+    permission_required = ()  # any signed-in user; each metric carries its own permission
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["metrics"] = selectors.dashboard_metrics(self.request.user)
+        context["series"] = selectors.dashboard_series(self.request.user, days=30)
+        return context
+
+
+class DashboardCountsView(DashboardView):
+    """The live counts alone, polled by htmx."""
+
+    partial = "counts"
+
+
+class EventsPerDayView(CDPViewMixin, View):
+    permission_required = ()
+
+    def get(self, request):
+        days = request.GET.get("days", "30")
+        days = min(int(days), 365) if days.isdigit() and int(days) > 0 else 30
+        return JsonResponse(selectors.dashboard_series(request.user, days=days))
+
+
+class AuditLogView(FilteredListView):
+    template_name = "core/audit_log.html"
+    filterset_class = AuditEntryFilter
+    permission_required = "core.view_auditentry"
+
+    def get_queryset(self):
+        return AuditEntry.objects.select_related("actor")
+
+
+def healthz(request):
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    """Readiness: the database and the broker are reachable."""
+    checks = {"database": selectors.database_ready(connections["default"]), "broker": selectors.broker_ready()}
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from cdp.core import views as core_views
+
+api_v1 = [
+    path("", include("cdp.core.api.urls")),
+    path("", include("profiles.api.urls")),
+    path("", include("consent.api.urls")),
+    path("", include("ingestion.api.urls")),
+    path("", include("segments.api.urls")),
+    path("", include("activation.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("", core_views.DashboardView.as_view(), name="dashboard"),
+    path("dashboard/events-per-day/", core_views.EventsPerDayView.as_view(), name="events-per-day"),
+    path("dashboard/counts/", core_views.DashboardCountsView.as_view(), name="dashboard-counts"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", core_views.AuditLogView.as_view(), name="audit-log"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("profiles/", include("profiles.urls")),
+    path("consent/", include("consent.urls")),
+    path("sources/", include("ingestion.urls")),
+    path("segments/", include("segments.urls")),
+    path("activation/", include("activation.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,1 @@
+"""Consent and privacy tasks (default queue)."""

@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class ProfilesConfig(AppConfig):
+    name = "profiles"
+    verbose_name = "Profiles"
+
+    def ready(self) -> None:
+        from cdp.core import dashboard, registry
+        from profiles import selectors, services
+
+        registry.register("profiles", export=services.personal_data_export, erase=services.personal_data_erase,
+                          models=["profiles.Profile", "profiles.Identity", "profiles.Event"])
+        dashboard.register_metric(dashboard.Metric(
+            key="profiles", label="Profiles", count=selectors.profile_count, url_name="profiles:list",
+            permission="profiles.view_profile", order=10))
+        dashboard.register_metric(dashboard.Metric(
+            key="events_today", label="Events today", count=selectors.events_today_count,
+            permission="profiles.view_event", order=20))
+        dashboard.register_series(dashboard.Series(
+            key="events", label="Events per day", per_day=selectors.events_per_day,
+            permission="profiles.view_event"))

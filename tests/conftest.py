@@ -1,0 +1,47 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from cdp.core.roles import ROLES
+from cdp.core.services import roles_sync
+
+
+@pytest.fixture
+def roles(db):
+    roles_sync()
+    return {name: Group.objects.get(name=name) for name in ROLES}
+
+
+@pytest.fixture
+def make_user(roles):
+    """A user with one role (or none): ``make_user("Marketing")``."""
+
+    def make(role: str | None = None, username: str | None = None):
+        user = get_user_model().objects.create_user(username=username or f"{(role or 'nobody').lower()}-user",
+                                                    password="pw-for-tests-only")
+        if role:
+            user.groups.add(roles[role])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(make_user):
+    """An API client logged in (by token) as a user of the given role."""
+    from rest_framework.authtoken.models import Token
+
+    def client_for(role: str | None):
+        user = make_user(role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.user = user
+        return client
+
+    return client_for
