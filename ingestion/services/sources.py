@@ -4,7 +4,7 @@ import secrets
 from django.db import transaction
 from django.utils.text import slugify
 
-from ingestion.models import InboxMessage, Source
+from ingestion.models import Source
 
 WRITE_KEY_BYTES = 24
 
@@ -29,15 +29,3 @@ def source_create(*, name: str, kind: str, slug: str = "", channel: str = "", se
     source = Source.objects.create(name=name, slug=slug, kind=kind, channel=channel, settings=settings or {},
                                    write_key_hash=write_key_hash(write_key), write_key_prefix=write_key[:8])
     return source, write_key
-
-
-def personal_data_export(profile) -> dict:
-    """Inbox messages are matched to the person by the identities of the profile."""
-    return {"inbox_messages": []}
-
-
-def personal_data_erase(profile) -> int:
-    return 0
-
-
-__all__ = ["InboxMessage", "personal_data_erase", "personal_data_export", "source_create", "write_key_hash"]
