@@ -1,0 +1,217 @@
+"""The durable inbox: where every message lands before processing.
+
+``inbox_store`` writes already-enveloped messages in ONE statement per batch
+(``INSERT ... ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id``, on PostgreSQL and SQLite alike) and
+enqueues processing once the transaction commits. ``inbox_reject`` keeps messages that failed the envelope check,
+as rejected with their reason, so that they are visible and countable: nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingestion.models import InboxMessage, Source
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_ID_MAX = InboxMessage._meta.get_field("message_id").max_length
+TYPE_MAX = InboxMessage._meta.get_field("type").max_length
+# A rejected message keeps at most this much of its raw text (an oversize or unparseable body is not stored whole).
+REJECTED_RAW_MAX = 2048
+
+# Processing is enqueued at most this often per source and process; the task drains everything pending, and the
+# periodic sweep catches whatever a skipped enqueue might have left behind.
+ENQUEUE_DEBOUNCE_SECONDS = 1.0
+_last_enqueued: dict[int, float] = {}
+_enqueue_lock = threading.Lock()
+
+
+@dataclass
+class StoreResult:
+    stored: int = 0
+    duplicates: int = 0
+    # Messages that cannot be stored as they are (a NUL character or a lone UTF-16 surrogate, which PostgreSQL's
+    # jsonb refuses): kept as rejected, with their reason, instead.
+    rejected: int = 0
+    message_ids: list[str] = field(default_factory=list)
+
+
+def message_id_of(message: dict) -> str:
+    """The message's id as the inbox keys it: a given messageId (hashed if longer than the column), else a new
+    uuid4 written into the message."""
+    message_id = message.get("messageId")
+    if message_id is None or message_id == "":
+        message_id = str(uuid.uuid4())
+        message["messageId"] = message_id
+    message_id = str(message_id)
+    if len(message_id) > MESSAGE_ID_MAX:
+        message_id = "sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return message_id
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why a JSON text cannot go into the inbox (PostgreSQL jsonb refuses NUL and lone surrogates), or None."""
+    if "\\u0000" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
+def _storable_copy(value):
+    """A copy of a JSON value with NUL characters removed and lone surrogates replaced, to keep a rejected
+    message visible."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable_copy(str(k)): _storable_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable_copy(v) for v in value]
+    return value
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _insert(rows: list[tuple]) -> list[int]:
+    """One INSERT for all rows; returns the ids of the rows that were new."""
+    if not rows:
+        return []
+    table = connection.ops.quote_name(InboxMessage._meta.db_table)
+    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    one = f"(%s, %s, %s, {json_placeholder}, %s, %s, %s, 0, %s)"
+    sql = (f"INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, "
+           f"processed_at) VALUES {', '.join([one] * len(rows))} "
+           f"ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id")
+    params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _max_rows_per_statement() -> int:
+    # SQLite allows 32766 host parameters per statement (8 per row); PostgreSQL 65535.
+    return 4000 if connection.vendor == "sqlite" else 8000
+
+
+def _db_time(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def inbox_store(*, source: Source, messages: list[dict], received_at: datetime | None = None) -> StoreResult:
+    """Store already-enveloped messages in one statement per batch; duplicates by (source, messageId) are
+    ignored. Processing is enqueued on commit. The caller validated the envelope; business rules are checked
+    later, by processing."""
+    received_at = received_at or timezone.now()
+    received_iso = received_at.isoformat().replace("+00:00", "Z")
+    at = _db_time(received_at)
+    pending = InboxMessage.Status.PENDING.value
+    rows: list[tuple] = []
+    unstorable: list[tuple[dict, str]] = []
+    ids: list[str] = []
+    for message in messages:
+        message_id = message_id_of(message)
+        message.setdefault("receivedAt", received_iso)
+        text = _dumps(message)
+        reason = unstorable_reason(text)
+        if reason:
+            unstorable.append((message, f"{reason}."))
+            continue
+        message_type = message.get("type")
+        rows.append((source.pk, message_id, str(message_type)[:TYPE_MAX] if message_type else "", text, at,
+                     pending, "", None))
+        ids.append(message_id)
+    result = StoreResult(message_ids=ids)
+    step = _max_rows_per_statement()
+    with transaction.atomic():
+        for start in range(0, len(rows), step):
+            result.stored += len(_insert(rows[start:start + step]))
+        if unstorable:
+            result.rejected = inbox_reject(source=source, messages_with_reasons=unstorable)
+        if result.stored:
+            processing_enqueue_on_commit(source_id=source.pk)
+    result.duplicates = len(rows) - result.stored
+    return result
+
+
+def inbox_reject(*, source, messages_with_reasons: list[tuple[dict, str]]) -> int:
+    """Store messages that failed the envelope check as rejected with their reason (visible and countable).
+
+    A message can be any JSON value (a batch item may be a string). Each rejected message gets its own inbox id
+    (``rejected:<uuid>``), so that a corrected message sent again with the same messageId is still accepted.
+    """
+    if not messages_with_reasons:
+        return 0
+    now = timezone.now()
+    at = _db_time(now)
+    rejected = InboxMessage.Status.REJECTED.value
+    rows = []
+    for message, reason in messages_with_reasons:
+        try:
+            text = _dumps(message)
+        except (TypeError, ValueError):
+            text = _dumps({"raw": str(message)[:REJECTED_RAW_MAX]})
+        if unstorable_reason(text):
+            text = _dumps(_storable_copy(message))
+        message_type = message.get("type") if isinstance(message, dict) else None
+        message_type = message_type[:TYPE_MAX] if isinstance(message_type, str) else ""
+        rows.append((source.pk, f"rejected:{uuid.uuid4()}", _storable_copy(message_type), text, at, rejected,
+                     str(reason), at))
+    count = 0
+    step = _max_rows_per_statement()
+    with transaction.atomic():
+        for start in range(0, len(rows), step):
+            count += len(_insert(rows[start:start + step]))
+    return count
+
+
+def rejected_raw(raw: bytes | str, *, limit: int = REJECTED_RAW_MAX) -> dict:
+    """What a rejected message keeps of a body that is too large or not JSON: its beginning and its size."""
+    size = len(raw)
+    if isinstance(raw, bytes):
+        raw = raw[:limit].decode("utf-8", "replace")
+    return {"raw": raw[:limit], "size": size, "truncated": size > limit}
+
+
+def processing_enqueue_on_commit(*, source_id: int | None) -> None:
+    """Enqueue inbox processing for a source once the current transaction commits.
+
+    With a broker, at most one enqueue per second per source and process: a running task drains everything
+    pending, and the periodic sweep re-enqueues whatever waits too long. Without one (eager tasks), processing
+    runs in-process right after the commit.
+    """
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        now = time.monotonic()
+        key = source_id or 0
+        with _enqueue_lock:
+            if now - _last_enqueued.get(key, -1e9) < ENQUEUE_DEBOUNCE_SECONDS:
+                return
+            _last_enqueued[key] = now
+
+    def enqueue():
+        from ingestion.tasks import inbox_process
+
+        try:
+            inbox_process.delay(source_id=source_id)
+        except Exception:  # the messages are stored; the sweep enqueues them once the broker is back
+            _last_enqueued.pop(source_id or 0, None)
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                raise
+            logger.warning("Could not enqueue inbox processing for source %s; the sweep will.", source_id,
+                           exc_info=True)
+
+    transaction.on_commit(enqueue)
