@@ -1,4 +1,6 @@
 from ingestion.models.inbox import InboxMessage
+from ingestion.models.plans import PlanViolation, TrackingPlan
 from ingestion.models.sources import Source
+from ingestion.models.transforms import SourceTransformation
 
-__all__ = ["InboxMessage", "Source"]
+__all__ = ["InboxMessage", "PlanViolation", "Source", "SourceTransformation", "TrackingPlan"]
