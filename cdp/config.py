@@ -46,8 +46,12 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
         number = int(value)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {value!r}") from None
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+    if minimum is not None and maximum is not None and not minimum <= number <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {number}")
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {number}")
     return number
 
 
@@ -62,13 +66,29 @@ def embedded_secret_key(var_dir: Path) -> str:
     """The secret key of the embedded default: generated once into var/, kept out of git."""
     path = var_dir / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        return _read_key(path)
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process (a test worker, the Celery worker) wrote it first: use that one.
+        return _read_key(path)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def _read_key(path: Path) -> str:
+    """The key another process is writing; it is a few bytes, so a short wait is enough."""
+    import time
+
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ConfigError(f"SECRET_KEY: {path} is empty; delete it to generate a new key")
 
 
 def fail(error: ConfigError) -> None:
@@ -96,6 +116,26 @@ def _database(url: str) -> dict:
     return config
 
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "sentinel")
+LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def _broker(url: str | None) -> str | None:
+    if url is None:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in BROKER_SCHEMES:
+        raise ConfigError(f"CELERY_BROKER_URL must be a redis:// or amqp:// URL, not {scheme or url[:20]!r}")
+    return url
+
+
+def _hosts(hosts: list[str]) -> list[str]:
+    for host in hosts:
+        if "://" in host or "/" in host or " " in host:
+            raise ConfigError(f"ALLOWED_HOSTS takes host names separated by commas, not {host!r}")
+    return hosts
+
+
 def read_environment(base_dir: Path) -> dict:
     """Everything the settings take from the environment, checked. Raises ConfigError naming the variable."""
     var_dir = Path(env_str("CDP_VAR_DIR", str(base_dir / "var")))
@@ -106,25 +146,29 @@ def read_environment(base_dir: Path) -> dict:
 
     if production:
         secret_key = env_str("SECRET_KEY", required=True)
-        if len(secret_key) < 40:
-            raise ConfigError("SECRET_KEY must be at least 40 characters long in production")
-        database_url = env_str("DATABASE_URL", required=True)
-        allowed_hosts = env_list("ALLOWED_HOSTS", [])
+        # Django's own deploy check (security.W009) asks for this much.
+        if len(secret_key) < 50 or len(set(secret_key)) < 5 or secret_key.startswith("django-insecure-"):
+            raise ConfigError("SECRET_KEY must be a random value of at least 50 characters in production")
+        database = _database(env_str("DATABASE_URL", required=True))
+        allowed_hosts = _hosts(env_list("ALLOWED_HOSTS", []))
         if not allowed_hosts:
             raise ConfigError("ALLOWED_HOSTS is required in production but is not set")
-        broker_url = env_str("CELERY_BROKER_URL", required=True)
+        broker_url = _broker(env_str("CELERY_BROKER_URL", required=True))
     else:
         secret_key = env_str("SECRET_KEY") or embedded_secret_key(var_dir)
-        database_url = env_str("DATABASE_URL", f"sqlite:///{var_dir / 'cdp.sqlite3'}")
-        allowed_hosts = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-        broker_url = env_str("CELERY_BROKER_URL")
+        database = _database(env_str("DATABASE_URL", f"sqlite:///{var_dir / 'cdp.sqlite3'}"))
+        allowed_hosts = _hosts(env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"]))
+        broker_url = _broker(env_str("CELERY_BROKER_URL"))
+    log_level = (env_str("LOG_LEVEL", "INFO") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}, not {log_level!r}")
 
     return {
         "production": production,
         "var_dir": var_dir,
         "debug": env_bool("DEBUG", not production),
         "secret_key": secret_key,
-        "database": _database(database_url),
+        "database": database,
         "allowed_hosts": allowed_hosts,
         "csrf_trusted_origins": env_list("CSRF_TRUSTED_ORIGINS", []),
         "broker_url": broker_url,
@@ -134,6 +178,7 @@ def read_environment(base_dir: Path) -> dict:
         "port": env_int("PORT", 8000, minimum=1, maximum=65535),
         "secure_ssl_redirect": env_bool("SECURE_SSL_REDIRECT", production),
         "hsts_seconds": env_int("SECURE_HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
-        "log_level": (env_str("LOG_LEVEL", "INFO") or "INFO").upper(),
+        "hsts_preload": env_bool("SECURE_HSTS_PRELOAD", False),
+        "log_level": log_level,
         "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
     }

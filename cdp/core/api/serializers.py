@@ -1,9 +1,12 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cdp.core.masking import mask_for, mask_traits
 from cdp.core.models import AuditEntry
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class PIIField(serializers.Field):
     """A read-only value that is masked unless the requesting user may see personal data."""
 
@@ -17,6 +20,8 @@ class PIIField(serializers.Field):
         return mask_for(getattr(request, "user", None), value, self.kind)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "Traits; personal ones are masked without the view_pii permission."})
 class PIITraitsField(serializers.Field):
     """A dict of traits whose personal ones are masked for users without view_pii."""
 
