@@ -32,7 +32,10 @@ ROUTES_BY_MODULE = {
 }
 
 # The beat schedule, in one place. Entries name tasks by their dotted path, so cdp imports no app.
-BEAT_SCHEDULE: dict[str, dict] = {}
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Re-enqueue inbox processing for anything pending too long (a lost broker message never loses data).
+    "ingestion-inbox-sweep": {"task": "ingestion.tasks.inbox_sweep", "schedule": 60.0},
+}
 
 
 # Errors worth a retry: the network, the broker, and a database that is briefly away or locked.
@@ -55,6 +58,20 @@ class CDPTask(Task):
     acks_late = True
 
     autoretry_for = TRANSIENT_ERRORS
+
+    def apply(self, args=None, kwargs=None, *, throw=None, **options):
+        """Run in-process (the embedded default, or ``task.apply()``), with the same retries as a worker.
+
+        Celery's eager path raises ``Retry`` to the caller on the first transient error when exceptions
+        propagate; here the retries run in-process (without the backoff wait) and only the final outcome
+        propagates.
+        """
+        if throw is None:
+            throw = self.app.conf.task_eager_propagates
+        result = super().apply(args, kwargs, throw=False, **options)
+        if throw and result.failed() and isinstance(result.result, BaseException):
+            raise result.result
+        return result
 
 
 app = Celery("cdp", task_cls=CDPTask)
