@@ -1,1 +1,39 @@
-"""Tasks of the ingestion queue."""
+"""Tasks of the ingestion queue. A task takes ids, re-reads the world, calls a service and is idempotent."""
+
+import time
+
+from celery import shared_task
+
+from ingestion import selectors
+from ingestion.services import pipeline
+
+# A task drains for at most this long, then hands over to a fresh task (so one source cannot hold a worker).
+PROCESS_BUDGET_SECONDS = 60
+# The sweep re-enqueues sources whose messages wait longer than this.
+SWEEP_PENDING_AGE_SECONDS = 30
+
+
+@shared_task(name="ingestion.tasks.inbox_process")
+def inbox_process(source_id: int | None = None) -> dict:
+    """Process pending inbox messages (of one source, or all) in batches until none is left."""
+    deadline = time.monotonic() + PROCESS_BUDGET_SECONDS
+    total = pipeline.BatchResult()
+    while True:
+        result = pipeline.inbox_process_batch(source_id=source_id)
+        total += result
+        if not result.claimed:
+            break
+        if time.monotonic() > deadline:
+            inbox_process.delay(source_id=source_id)
+            break
+    return {"claimed": total.claimed, "processed": total.processed, "rejected": total.rejected}
+
+
+@shared_task(name="ingestion.tasks.inbox_sweep")
+def inbox_sweep() -> list[int]:
+    """Re-enqueue processing for every source with messages pending for too long (a lost broker message never
+    loses data). Returns the source ids enqueued."""
+    source_ids = selectors.inbox_stale_source_ids(older_than_seconds=SWEEP_PENDING_AGE_SECONDS)
+    for source_id in source_ids:
+        inbox_process.delay(source_id=source_id)
+    return source_ids

@@ -5,14 +5,17 @@ the first identity that is known decides the profile, and the others are attache
 replaces the inside of ``identities_resolve`` (rules, limits, merges) behind the same interface.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from profiles.models import Event, Identity, Profile
+from profiles.signals import profile_changed_on_commit
 
 # Which identity decides when a message carries several that point to different profiles.
 IDENTITY_PRIORITY = [
@@ -38,6 +41,8 @@ class Observation:
     properties: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
     message_id: str = ""
+    # Segment's alias: an earlier user id or anonymous id of the same person (linked, never guessed).
+    previous_id: str = ""
 
 
 def _rank(identity_type: str) -> int:
@@ -56,15 +61,19 @@ def identities_resolve(*, identities: list[tuple[str, str]], source: str = "", a
     known = sorted(Identity.objects.filter(query).select_related("profile"), key=lambda i: _rank(i.type))
     profile = known[0].profile if known else Profile.objects.create(first_seen_at=at, last_seen_at=at)
     have = {(i.type, i.value) for i in known}
+    changed = not known
     for identity_type, value in identities:
         if (identity_type, value) in have:
             continue
         try:
             with transaction.atomic():
                 Identity.objects.create(profile=profile, type=identity_type, value=value, source=source)
+                changed = True
         except IntegrityError:
             # Another worker attached it meanwhile; the first one to arrive keeps it.
             pass
+    if changed:
+        profile_changed_on_commit([profile.pk])
     return profile
 
 
@@ -82,24 +91,199 @@ def profile_traits_update(*, profile: Profile, traits: dict, at: datetime | None
     profile.first_seen_at = min(filter(None, [profile.first_seen_at, at]))
     profile.last_seen_at = max(filter(None, [profile.last_seen_at, at]))
     profile.save(update_fields=["traits", "first_seen_at", "last_seen_at", "updated_at"])
+    profile_changed_on_commit([profile.pk])
     return profile
+
+
+class _IdentityConflict(Exception):
+    """Another transaction created one of the identities this batch meant to create; the batch re-resolves."""
+
+
+# How often a batch re-resolves after losing an identity-creation race before giving up (and failing the batch,
+# which the caller retries).
+OBSERVATIONS_CONFLICT_RETRIES = 5
+IDENTITY_VALUE_MAX = Identity._meta.get_field("value").max_length
 
 
 @transaction.atomic
 def observations_apply(*, observations: list[Observation]) -> list[int]:
-    """Resolve, update traits and append events for a batch. Returns the id of the profile of each observation."""
-    profile_ids = []
-    events = []
+    """Resolve, update traits and append events for a batch. Returns the id of the profile of each observation.
+
+    In bulk: one query finds every known identity of the batch, new profiles and identities are inserted in one
+    statement each, the touched profiles are locked, read and updated in one statement each, and the events go in
+    with one INSERT. Identities are unique by (type, value): when a concurrent batch created one of ours first,
+    this batch rolls back to its savepoint and resolves again, now seeing the other's identities.
+    ``profile_changed`` is sent on commit with every touched profile.
+    """
+    if not observations:
+        return []
+    for index, obs in enumerate(observations):
+        if not obs.identities and not obs.previous_id:
+            raise ValueError(f"Observation {index} has no identity; at least one is needed to resolve a profile.")
+        for identity_type, value in obs.identities:
+            if not value or len(value) > IDENTITY_VALUE_MAX:
+                raise ValueError(f"Observation {index}: the {identity_type} identity must have 1 to "
+                                 f"{IDENTITY_VALUE_MAX} characters.")
+    for _attempt in range(OBSERVATIONS_CONFLICT_RETRIES):
+        try:
+            with transaction.atomic():
+                return _observations_apply_once(observations)
+        except _IdentityConflict:
+            continue
+    raise IntegrityError("Identities kept being created concurrently; the batch is left for a retry.")
+
+
+def _identity_keys(obs: Observation, assigned: dict) -> list[tuple[str, str]]:
+    keys = list(obs.identities)
+    if obs.previous_id:
+        # Segment's previousId is an earlier user id or anonymous id: link the one that is known, else both.
+        previous = [(Identity.Type.USER_ID.value, obs.previous_id), (Identity.Type.ANONYMOUS_ID.value, obs.previous_id)]
+        keys += [key for key in previous if key in assigned] or previous
+    return keys
+
+
+def _identities_known(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    by_type: dict[str, list[str]] = {}
+    for identity_type, value in keys:
+        by_type.setdefault(identity_type, []).append(value)
+    query = Q()
+    for identity_type, values in by_type.items():
+        query |= Q(type=identity_type, value__in=values)
+    if not query:
+        return {}
+    return {(t, v): p for t, v, p in Identity.objects.filter(query).values_list("type", "value", "profile_id")}
+
+
+def _merge_traits(traits: dict, new: dict) -> bool:
+    changed = False
+    for key, value in new.items():
+        if value is None:
+            if key in traits:
+                del traits[key]
+                changed = True
+        elif traits.get(key, _MISSING) != value:
+            traits[key] = value
+            changed = True
+    return changed
+
+
+_MISSING = object()
+
+
+def _observations_apply_once(observations: list[Observation]) -> list[int]:
+    now = timezone.now()
+    all_keys: set[tuple[str, str]] = set()
     for obs in observations:
-        profile = identities_resolve(identities=obs.identities, source=obs.source, at=obs.timestamp)
-        profile_traits_update(profile=profile, traits=obs.traits, at=obs.timestamp)
-        if obs.event_type:
-            events.append(Event(profile=profile, type=obs.event_type, name=obs.event_name[:200],
-                                channel=obs.channel, properties=obs.properties, context=obs.context,
-                                timestamp=obs.timestamp, source=obs.source, message_id=obs.message_id))
-        profile_ids.append(profile.pk)
-    Event.objects.bulk_create(events, batch_size=1000)
+        all_keys.update(obs.identities)
+        if obs.previous_id:
+            all_keys.update({(Identity.Type.USER_ID.value, obs.previous_id),
+                             (Identity.Type.ANONYMOUS_ID.value, obs.previous_id)})
+    # A profile reference: a real id (> 0), or a new profile of this batch (< 0).
+    assigned: dict[tuple[str, str], int] = _identities_known(all_keys)
+    new_identities: list[tuple[tuple[str, str], int, str]] = []
+    new_count = 0
+    refs: list[int] = []
+    for obs in observations:
+        keys = _identity_keys(obs, assigned)
+        known = [key for key in keys if key in assigned]
+        if known:
+            ref = assigned[min(known, key=lambda key: _rank(key[0]))]
+        else:
+            new_count += 1
+            ref = -new_count
+        for key in keys:
+            if key not in assigned:
+                assigned[key] = ref
+                new_identities.append((key, ref, obs.source))
+        refs.append(ref)
+
+    # Lock and read the existing profiles this batch touches (in id order, so that batches do not deadlock).
+    existing_ids = sorted({ref for ref in refs if ref > 0})
+    state: dict[int, dict] = {}
+    if existing_ids:
+        rows = (Profile.objects.select_for_update().filter(id__in=existing_ids).order_by("id")
+                .values_list("id", "traits", "first_seen_at", "last_seen_at"))
+        for pk, traits, first_seen, last_seen in rows:
+            state[pk] = {"traits": dict(traits or {}), "first": first_seen, "last": last_seen, "changed": False}
+        if len(state) != len(existing_ids):
+            raise _IdentityConflict  # a profile went away meanwhile (erased); resolve again
+    for ref in range(-new_count, 0):
+        state[ref] = {"traits": {}, "first": None, "last": None, "changed": True}
+
+    # Traits: within the batch, the most recent observation wins (stable for equal timestamps).
+    for index in sorted(range(len(observations)), key=lambda i: observations[i].timestamp):
+        obs, entry = observations[index], state[refs[index]]
+        if obs.traits and _merge_traits(entry["traits"], obs.traits):
+            entry["changed"] = True
+        if entry["first"] is None or obs.timestamp < entry["first"]:
+            entry["first"], entry["changed"] = obs.timestamp, True
+        if entry["last"] is None or obs.timestamp > entry["last"]:
+            entry["last"], entry["changed"] = obs.timestamp, True
+
+    real: dict[int, int] = {ref: ref for ref in existing_ids}
+    if new_count:
+        refs_new = list(range(-1, -new_count - 1, -1))
+        created = Profile.objects.bulk_create([
+            Profile(traits=state[ref]["traits"], first_seen_at=state[ref]["first"], last_seen_at=state[ref]["last"])
+            for ref in refs_new])
+        real.update({ref: profile.pk for ref, profile in zip(refs_new, created, strict=True)})
+
+    if new_identities:
+        rows = sorted(((key[0], key[1], real[ref], source[:64]) for key, ref, source in new_identities))
+        if _identities_insert(rows, now) != len(rows):
+            raise _IdentityConflict
+
+    changed = [(pk, state[pk]) for pk in existing_ids if state[pk]["changed"]]
+    if changed:
+        _profiles_update(changed, now)
+
+    events = [Event(profile_id=real[ref], type=obs.event_type, name=obs.event_name[:200], channel=obs.channel[:32],
+                    properties=obs.properties, context=obs.context, timestamp=obs.timestamp, source=obs.source[:64],
+                    message_id=obs.message_id[:128])
+              for obs, ref in zip(observations, refs, strict=True) if obs.event_type]
+    if events:
+        Event.objects.bulk_create(events, batch_size=2000)
+
+    profile_ids = [real[ref] for ref in refs]
+    profile_changed_on_commit(profile_ids)
     return profile_ids
+
+
+def _identities_insert(rows: list[tuple[str, str, int, str]], now: datetime) -> int:
+    """Insert identities, skipping any that exist; returns how many were new."""
+    table = connection.ops.quote_name(Identity._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    inserted = 0
+    step = 4000
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        sql = (f"INSERT INTO {table} (type, value, profile_id, source, first_seen_at, last_seen_at) VALUES "
+               + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+               + " ON CONFLICT (type, value) DO NOTHING RETURNING id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [v for row in chunk for v in (*row, at, at)])
+            inserted += len(cursor.fetchall())
+    return inserted
+
+
+def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Profile._meta.db_table)
+        for start in range(0, len(changed), 5000):
+            chunk = changed[start:start + 5000]
+            values = ", ".join(["(%s::bigint, %s::jsonb, %s::timestamptz, %s::timestamptz)"] * len(chunk))
+            params = [now]
+            for pk, entry in chunk:
+                params += [pk, json.dumps(entry["traits"], cls=DjangoJSONEncoder), entry["first"], entry["last"]]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} AS p SET traits = v.traits, first_seen_at = v.f, last_seen_at = v.l, "
+                    f"updated_at = %s FROM (VALUES {values}) AS v(id, traits, f, l) WHERE p.id = v.id", params)
+    else:
+        Profile.objects.bulk_update(
+            [Profile(pk=pk, traits=entry["traits"], first_seen_at=entry["first"], last_seen_at=entry["last"],
+                     updated_at=now) for pk, entry in changed],
+            ["traits", "first_seen_at", "last_seen_at", "updated_at"], batch_size=500)
 
 
 # --- personal data (registered in the cdp.core registry) -----------------------------------------------------

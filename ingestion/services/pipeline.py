@@ -1,0 +1,331 @@
+"""Inbox processing: from stored Segment messages to unified profiles.
+
+A batch is claimed (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that workers never take the same
+message; on SQLite an ``UPDATE ... RETURNING`` that takes the database's write lock first), and in the same
+transaction:
+
+1. ``plans_check``: a "block" verdict rejects the message with the plan's reason (it can be replayed later);
+2. ``transforms_apply``: the source's declarative transformations;
+3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason);
+4. ``profiles.services.observations_apply`` resolves identities, updates traits and appends events in bulk;
+5. every claimed message ends processed or rejected, with its reason.
+
+The transaction commits all of it or nothing, so processing is idempotent by (source, messageId): a message is
+processed exactly once. Transient database errors propagate (the task retries; the messages stay pending).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ingestion.models import InboxMessage, Source
+from ingestion.services.plans import plans_check
+from ingestion.services.transforms import transforms_apply
+from profiles.models import Identity
+from profiles.services import Observation, observations_apply
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError)
+EVENT_TYPES = {"track", "page", "screen", "identify", "group"}
+MESSAGE_TYPES = EVENT_TYPES | {"alias"}
+IDENTITY_VALUE_MAX = Identity._meta.get_field("value").max_length
+REASON_MAX = 2000
+
+
+def batch_size() -> int:
+    """Messages per claimed batch: larger on PostgreSQL; small on SQLite, whose single writer lock is held for
+    the whole batch and would otherwise keep the tracking API waiting."""
+    default = 500 if connection.vendor == "postgresql" else 100
+    return int(getattr(settings, "INGESTION_BATCH_SIZE", default))
+
+
+class MessageInvalid(Exception):
+    """A message that cannot become an observation; the text is the rejection reason."""
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    processed: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: BatchResult) -> BatchResult:
+        self.claimed += other.claimed
+        self.processed += other.processed
+        self.rejected += other.rejected
+        return self
+
+
+# --- claiming ---------------------------------------------------------------------------------------------------
+
+
+def _claim(*, source_id: int | None, limit: int) -> list[tuple[int, int, str, dict]]:
+    """Pending messages as (id, source_id, message_id, payload), locked for this transaction."""
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = InboxMessage.objects.filter(status=InboxMessage.Status.PENDING)
+        if source_id is not None:
+            queryset = queryset.filter(source_id=source_id)
+        return list(queryset.order_by("id").select_for_update(skip_locked=True)
+                    .values_list("id", "source_id", "message_id", "payload")[:limit])
+    # The plain path (SQLite): a write first, so that this transaction holds the database's write lock and no
+    # other processor claims the same rows.
+    table = connection.ops.quote_name(InboxMessage._meta.db_table)
+    where = "status = %s" + (" AND source_id = %s" if source_id is not None else "")
+    params = [InboxMessage.Status.PENDING.value] + ([source_id] if source_id is not None else []) + [limit]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET attempts = attempts WHERE id IN (SELECT id FROM {table} WHERE {where} "
+                       f"ORDER BY id LIMIT %s) RETURNING id, source_id, message_id, payload", params)
+        rows = cursor.fetchall()
+    return sorted((pk, sid, mid, json.loads(payload) if isinstance(payload, str) else payload)
+                  for pk, sid, mid, payload in rows)
+
+
+# --- messages to observations -----------------------------------------------------------------------------------
+
+
+def parse_timestamp(value) -> datetime:
+    """An ISO-8601 date-time as an aware datetime (naive ones are UTC)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip())
+    else:
+        raise ValueError("not a date-time")
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _identity_value(value, path: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MessageInvalid(f"{path} must be a string.")
+    text = str(value).strip()
+    if len(text) > IDENTITY_VALUE_MAX:
+        raise MessageInvalid(f"{path} is longer than {IDENTITY_VALUE_MAX} characters.")
+    return text
+
+
+def _dict(message: dict, key: str, path: str | None = None) -> dict:
+    value = message.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MessageInvalid(f"{path or key} must be an object.")
+    return value
+
+
+def message_to_observation(message: dict, *, source: Source) -> Observation:
+    """What a Segment message says about one person. Raises MessageInvalid with the rejection reason."""
+    if not isinstance(message, dict):
+        raise MessageInvalid("the message must be a JSON object.")
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise MessageInvalid(f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}.")
+    context = _dict(message, "context")
+    traits = _dict(message, "traits")
+    context_traits = _dict(context, "traits", "context.traits")
+    properties = _dict(message, "properties")
+    cdp = context.get("cdp")
+    invalid = set(cdp.get("invalid") or []) if isinstance(cdp, dict) and isinstance(cdp.get("invalid"), list) else set()
+
+    # The person's traits: context.traits on every call, and the call's own traits on identify (a group call's
+    # traits describe the group, an alias has none).
+    person = dict(context_traits)
+    if kind == "identify":
+        person.update(traits)
+
+    identities: list[tuple[str, str]] = []
+    for key, identity_type in (("userId", Identity.Type.USER_ID), ("anonymousId", Identity.Type.ANONYMOUS_ID)):
+        if message.get(key) not in (None, ""):
+            value = _identity_value(message[key], key)
+            if value:
+                identities.append((identity_type.value, value))
+    for key, identity_type in (("email", Identity.Type.EMAIL), ("phone", Identity.Type.PHONE)):
+        value = person.get(key)
+        path = f"traits.{key}" if kind == "identify" and key in traits else f"context.traits.{key}"
+        if value in (None, "") or path in invalid or f"traits.{key}" in invalid:
+            continue  # a value that failed normalization stays a trait, but never identifies anyone
+        value = _identity_value(value, path)
+        value = value.lower() if key == "email" else value.replace(" ", "")
+        if value:
+            identities.append((identity_type.value, value))
+    external_ids = context.get("externalIds")
+    if external_ids is not None:
+        if not isinstance(external_ids, list):
+            raise MessageInvalid("context.externalIds must be a list.")
+        for index, item in enumerate(external_ids):
+            path = f"context.externalIds.{index}"
+            if not isinstance(item, dict) or item.get("id") in (None, "") or not item.get("type"):
+                raise MessageInvalid(f"{path} needs an id and a type.")
+            record = f"{_identity_value(item['type'], path + '.type')}:{_identity_value(item['id'], path + '.id')}"
+            if len(record) > IDENTITY_VALUE_MAX:
+                raise MessageInvalid(f"{path} is longer than {IDENTITY_VALUE_MAX} characters.")
+            identities.append((Identity.Type.RECORD.value, record))
+
+    previous_id = ""
+    if kind == "alias":
+        if message.get("previousId") in (None, ""):
+            raise MessageInvalid("previousId is required on an alias call.")
+        previous_id = _identity_value(message["previousId"], "previousId")
+        if not message.get("userId"):
+            raise MessageInvalid("userId is required on an alias call.")
+    if not identities and not previous_id:
+        raise MessageInvalid("no identity: a userId, anonymousId, traits.email, traits.phone or "
+                             "context.externalIds item is needed.")
+
+    raw_time = message.get("timestamp") or message.get("originalTimestamp") or message.get("receivedAt")
+    try:
+        timestamp = parse_timestamp(raw_time) if raw_time else timezone.now()
+    except (TypeError, ValueError):
+        raise MessageInvalid("timestamp is not an ISO-8601 date-time.") from None
+
+    event_type, event_name, event_properties = None, "", {}
+    if kind == "track":
+        event_name = message.get("event")
+        if not isinstance(event_name, str) or not event_name.strip():
+            raise MessageInvalid("event (the name of the track call) is required.")
+        event_type, event_properties = "track", properties
+    elif kind in ("page", "screen"):
+        name = message.get("name")
+        event_type, event_name, event_properties = kind, name if isinstance(name, str) else "", properties
+    elif kind == "identify":
+        event_type, event_properties = "identify", traits
+    elif kind == "group":
+        if message.get("groupId") in (None, ""):
+            raise MessageInvalid("groupId is required on a group call.")
+        event_type, event_name = "group", str(message["groupId"])
+        event_properties = {"groupId": message["groupId"], "traits": traits}
+    return Observation(
+        identities=identities,
+        timestamp=timestamp,
+        source=source.slug,
+        channel=source.channel or "",
+        traits=person,
+        event_type=event_type,
+        event_name=event_name[:200],
+        properties=event_properties,
+        context=context,
+        message_id=str(message.get("messageId") or ""),
+        previous_id=previous_id,
+    )
+
+
+# --- processing -------------------------------------------------------------------------------------------------
+
+
+def _reason(text: str) -> str:
+    return text if len(text) <= REASON_MAX else text[:REASON_MAX - 1] + "…"
+
+
+def _block_reason(violations: list[dict]) -> str:
+    details = "; ".join(f"{v.get('path') or '(message)'}: {v.get('message', '')}" for v in violations[:5])
+    more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+    return _reason(f"blocked by tracking plan: {details}{more}")
+
+
+def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]) -> list[int]:
+    """Hand observations to profiles in bulk; if the batch fails for a reason that is not transient, apply them
+    one by one so that only the failing messages are rejected. Returns the inbox ids applied."""
+    if not observations:
+        return []
+    try:
+        with transaction.atomic():
+            observations_apply(observations=[obs for _, obs in observations])
+        return [pk for pk, _ in observations]
+    except TRANSIENT:
+        raise
+    except Exception:  # one bad message must not hold back the others: isolate it
+        logger.warning("A batch of %d observations failed; applying them one by one.", len(observations))
+    applied = []
+    for pk, obs in observations:
+        try:
+            with transaction.atomic():
+                observations_apply(observations=[obs])
+            applied.append(pk)
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            logger.warning("Inbox message %s could not be applied to profiles (%s).", pk, type(error).__name__)
+            rejected[pk] = _reason(f"could not be applied to profiles: {type(error).__name__}: "
+                                   f"{str(error).splitlines()[0] if str(error) else ''}")
+    return applied
+
+
+def _statuses_write(*, processed: list[int], rejected: dict[int, str]) -> None:
+    now = timezone.now()
+    if processed:
+        InboxMessage.objects.filter(id__in=processed).update(
+            status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason in rejected.items():
+        by_reason.setdefault(reason, []).append(pk)
+    for reason, ids in by_reason.items():
+        InboxMessage.objects.filter(id__in=ids).update(
+            status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now, attempts=F("attempts") + 1)
+
+
+def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], rejected: dict[int, str]) -> list[int]:
+    messages = [row[3] for row in rows]
+    verdicts = plans_check(source=source, messages=messages)
+    if len(verdicts) != len(messages):
+        raise RuntimeError("plans_check must return one verdict per message.")
+    passing = []
+    for row, message, verdict in zip(rows, messages, verdicts, strict=True):
+        if verdict.action == "block":
+            rejected[row[0]] = _block_reason(verdict.violations)
+        else:
+            passing.append((row[0], message))
+    if not passing:
+        return []
+    transformed = transforms_apply(source=source, messages=[message for _, message in passing])
+    if len(transformed) != len(passing):
+        raise RuntimeError("transforms_apply must return one message per message.")
+    observations = []
+    for (pk, _), message in zip(passing, transformed, strict=True):
+        try:
+            observations.append((pk, message_to_observation(message, source=source)))
+        except MessageInvalid as error:
+            rejected[pk] = _reason(str(error))
+    return _apply(observations, rejected)
+
+
+def inbox_process_batch(*, source_id: int | None = None, limit: int | None = None) -> BatchResult:
+    """Claim one batch of pending messages (of one source, or any) and process it. Returns what happened."""
+    with transaction.atomic():
+        rows = _claim(source_id=source_id, limit=limit or batch_size())
+        if not rows:
+            return BatchResult()
+        sources = Source.objects.in_bulk({row[1] for row in rows})
+        by_source: dict[int, list] = {}
+        for row in rows:
+            by_source.setdefault(row[1], []).append(row)
+        processed: list[int] = []
+        rejected: dict[int, str] = {}
+        for sid, source_rows in by_source.items():
+            processed += _process_source(sources[sid], source_rows, rejected)
+        _statuses_write(processed=processed, rejected=rejected)
+    return BatchResult(claimed=len(rows), processed=len(processed), rejected=len(rejected))
+
+
+def inbox_process_pending(*, source_id: int | None = None, max_batches: int | None = None,
+                          limit: int | None = None) -> BatchResult:
+    """Process batches until nothing is pending (or ``max_batches`` were done)."""
+    total = BatchResult()
+    done = 0
+    while max_batches is None or done < max_batches:
+        result = inbox_process_batch(source_id=source_id, limit=limit)
+        if not result.claimed:
+            break
+        total += result
+        done += 1
+    return total
+

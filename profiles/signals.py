@@ -1,0 +1,19 @@
+"""Signals profiles sends, always on commit. A receiver only enqueues a task; the task calls a service.
+
+``profile_changed``: sent with ``profile_ids`` (a sorted list of ints) after a transaction that created profiles,
+attached identities, changed traits or appended events has committed.
+"""
+
+from django.db import transaction
+from django.dispatch import Signal
+
+from profiles.models import Profile
+
+profile_changed = Signal()
+
+
+def profile_changed_on_commit(profile_ids) -> None:
+    """Send ``profile_changed`` once the current transaction commits (at once outside a transaction)."""
+    ids = sorted({int(pk) for pk in profile_ids})
+    if ids:
+        transaction.on_commit(lambda: profile_changed.send(sender=Profile, profile_ids=ids))
