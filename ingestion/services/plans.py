@@ -367,16 +367,18 @@ def blocked_messages(source):
 
 
 @transaction.atomic
-def blocked_messages_replay(*, source, message_ids: list[int] | None = None, schema: str | None = None,
+def blocked_messages_replay(*, source, message_ids: list[int] | None = None, event: str | None = None,
                             since: datetime | None = None, actor=None) -> int:
-    """Put messages the plan blocked back to pending (all of the source's, or those given by id, of one schema or
-    received since a time) and enqueue processing on commit. They are checked against the plan as it is now.
-    Returns how many were replayed."""
+    """Put messages the plan blocked back to pending (all of the source's, or those given by id, of one track
+    event, or "identify" for identify calls, or received since a time) and enqueue processing on commit. They are
+    checked against the plan as it is then. Returns how many were replayed."""
     messages = blocked_messages(source)
     if message_ids is not None:
         messages = messages.filter(pk__in=message_ids)
-    if schema:
-        messages = messages.filter(reason__startswith=f"{BLOCK_REASON_PREFIX}{schema} ")
+    if event == IDENTIFY:
+        messages = messages.filter(type="identify")
+    elif event:
+        messages = messages.filter(type="track", payload__event=event)
     if since is not None:
         messages = messages.filter(received_at__gte=since)
     replayed = messages.update(status=InboxMessage.Status.PENDING, reason="", processed_at=None)
