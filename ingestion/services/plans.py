@@ -17,12 +17,14 @@ Validators are compiled once per plan version and kept in the process, so the ho
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -34,6 +36,8 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from cdp.core.masking import PII_KINDS, mask
 from cdp.core.services import audit_record
 from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
+
+logger = logging.getLogger(__name__)
 
 ALLOW, FLAG, BLOCK = "allow", "flag", "block"
 MODES = (ALLOW, FLAG, BLOCK)
@@ -391,6 +395,12 @@ def blocked_messages_replay(*, source, message_ids: list[int] | None = None, eve
 
 
 def _enqueue_processing(source_id: int) -> None:
-    from ingestion.tasks import inbox_process  # the pipeline's task (tracking helper)
+    from ingestion.tasks import inbox_process  # the pipeline's task
 
-    inbox_process.delay(source_id=source_id)
+    try:
+        inbox_process.delay(source_id=source_id)
+    except Exception:  # the messages are pending again; the periodic sweep enqueues them once the broker is back
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        logger.warning("Could not enqueue processing of replayed messages of source %s; the sweep will.",
+                       source_id, exc_info=True)
