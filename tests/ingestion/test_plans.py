@@ -1,0 +1,216 @@
+"""Tracking plans: schema checks on save, verdicts, recorded violations (aggregated, masked), and blocked messages
+replayed through the pipeline once the plan is fixed."""
+
+import pytest
+
+from ingestion.models import InboxMessage, PlanViolation
+from ingestion.services import inbox_store, source_create
+from ingestion.services.plans import (
+    BLOCK_REASON_PREFIX,
+    MAX_EXAMPLES,
+    PlanError,
+    block_reason,
+    blocked_messages_replay,
+    masked,
+    plans_check,
+    tracking_plan_save,
+)
+from profiles.models import Event
+
+ORDER = {
+    "type": "object",
+    "properties": {"total": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD"]},
+                   "email": {"type": "string", "format": "email"}},
+    "required": ["total"],
+}
+TRAITS = {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]}
+
+
+@pytest.fixture
+def shop(db):
+    source, _ = source_create(name="Shop", kind="http")
+    return source
+
+
+def order(total=10, **properties):
+    return {"type": "track", "event": "Order Completed", "userId": "u1", "messageId": f"m-{total}-{len(properties)}",
+            "properties": {"total": total, **properties}}
+
+
+# --- saving plans ----------------------------------------------------------------------------------------------
+
+def test_a_bad_schema_is_refused_naming_the_event(shop):
+    with pytest.raises(PlanError) as error:
+        tracking_plan_save(source=shop, events={"Order Completed": {"type": "numbr"}})
+    assert error.value.field == "events.Order Completed"
+    assert "not a valid JSON Schema" in error.value.message
+    assert not hasattr(shop, "tracking_plan") or shop.tracking_plan is None
+
+
+@pytest.mark.parametrize(("kwargs", "field", "words"), [
+    ({"mode": "drop"}, "mode", "allow, flag, block"),
+    ({"unplanned": "maybe"}, "unplanned", "allow, flag, block"),
+    ({"events": ["Order Completed"]}, "events", "object"),
+    ({"events": {"Order": "number"}}, "events.Order", "JSON object"),
+    ({"events": {" Order": {}}}, "events. Order", "surrounding spaces"),
+    ({"events": {"Order": {"$ref": "https://example.com/schema.json"}}}, "events.Order", "local references"),
+    ({"events": {"Order": {"$ref": "#/$defs/missing"}}}, "events.Order", "cannot be resolved"),
+    ({"identify_schema": {"required": "email"}}, "identify_schema", "not a valid JSON Schema"),
+])
+def test_wrong_plans_name_what_is_wrong(shop, kwargs, field, words):
+    with pytest.raises(PlanError) as error:
+        tracking_plan_save(source=shop, **kwargs)
+    assert error.value.field == field
+    assert words in error.value.message
+
+
+def test_saving_again_replaces_the_plan_and_bumps_its_version(shop):
+    first = tracking_plan_save(source=shop, events={"Order Completed": ORDER})
+    second = tracking_plan_save(source=shop, mode="block", events={})
+    assert first.pk == second.pk
+    assert second.version == 2
+    assert second.events == {}
+
+
+# --- verdicts --------------------------------------------------------------------------------------------------
+
+def test_a_source_without_a_plan_allows_everything(shop):
+    verdicts = plans_check(source=shop, messages=[order(), {"type": "track", "event": "Anything"}])
+    assert [v.action for v in verdicts] == ["allow", "allow"]
+
+
+def test_flag_mode_flags_planned_messages_that_break_their_schema(shop):
+    tracking_plan_save(source=shop, mode="flag", events={"Order Completed": ORDER})
+    verdicts = plans_check(source=shop, messages=[
+        order(10, currency="EUR"),
+        order("ten"),
+        {"type": "track", "event": "Order Completed", "userId": "u", "properties": {"currency": "GBP"}},
+        order(5, email="not-an-email"),
+    ])
+    assert [v.action for v in verdicts] == ["allow", "flag", "flag", "flag"]
+    assert verdicts[1].violations == [{"path": "properties.total", "message": "expected type number",
+                                       "schema": "Order Completed"}]
+    assert {(v["path"], v["message"]) for v in verdicts[2].violations} == {
+        ("properties.total", "is required"), ("properties.currency", 'expected one of ["EUR", "USD"]')}
+    assert verdicts[3].violations[0]["message"] == "not a valid email"
+
+
+def test_unplanned_events_follow_their_own_setting(shop):
+    tracking_plan_save(source=shop, mode="block", unplanned="allow", events={"Order Completed": ORDER})
+    assert plans_check(source=shop, messages=[{"type": "track", "event": "Other"}])[0].action == "allow"
+    tracking_plan_save(source=shop, mode="allow", unplanned="block", events={"Order Completed": ORDER})
+    unplanned, broken = plans_check(source=shop, messages=[{"type": "track", "event": "Other"}, order("x")])
+    assert unplanned.action == "block"
+    assert unplanned.violations == [{"path": "event", "message": "unplanned event", "schema": "Other"}]
+    assert broken.action == "allow"  # allow mode does not check planned events
+
+
+def test_identify_traits_and_other_types(shop):
+    tracking_plan_save(source=shop, mode="block", identify_schema=TRAITS, unplanned="block")
+    identify_ok, identify_bad, page = plans_check(source=shop, messages=[
+        {"type": "identify", "userId": "u", "traits": {"email": "a@example.com"}},
+        {"type": "identify", "userId": "u"},
+        {"type": "page", "name": "Home", "anonymousId": "a"},
+    ])
+    assert identify_ok.action == "allow"
+    assert identify_bad.action == "block"
+    assert identify_bad.violations == [{"path": "traits.email", "message": "is required", "schema": "identify"}]
+    assert page.action == "allow"
+
+
+def test_wrong_shapes_are_violations_not_crashes(shop):
+    tracking_plan_save(source=shop, mode="flag", unplanned="flag", events={"Order Completed": ORDER})
+    verdicts = plans_check(source=shop, messages=[
+        {"type": "track", "event": "Order Completed", "properties": ["not", "an", "object"]},
+        {"type": "track", "event": {"name": "odd"}},
+        {"type": "track"},
+    ])
+    assert verdicts[0].violations[0] == {"path": "properties", "message": "expected type object",
+                                         "schema": "Order Completed"}
+    assert verdicts[1].violations[0]["schema"] == "(no event name)"
+    assert verdicts[2].action == "flag"
+
+
+def test_the_block_reason():
+    from ingestion.services.plans import PlanVerdict
+
+    verdict = PlanVerdict("block", [{"path": "properties.total", "message": "is required", "schema": "Order"}])
+    assert block_reason(verdict) == f"{BLOCK_REASON_PREFIX}Order properties.total: is required"
+
+
+# --- recorded violations ---------------------------------------------------------------------------------------
+
+def test_violations_are_aggregated_with_masked_examples(shop):
+    tracking_plan_save(source=shop, mode="flag", events={"Order Completed": ORDER})
+    plans_check(source=shop, messages=[order("x", email="ada.lovelace@example.com") for _ in range(3)])
+    plans_check(source=shop, messages=[order("y", email="ada.lovelace@example.com") for _ in range(MAX_EXAMPLES)])
+    row = PlanViolation.objects.get(source=shop, path="properties.total")
+    assert (row.schema, row.message, row.count, row.blocked) == ("Order Completed", "expected type number", 8, 0)
+    assert len(row.examples) == MAX_EXAMPLES
+    assert row.first_seen <= row.last_seen
+    example = row.examples[0]["message"]
+    assert example["event"] == "Order Completed"
+    assert example["properties"]["total"] == "y"
+    assert "ada.lovelace@example.com" not in str(row.examples)
+    assert example["properties"]["email"].endswith(".com") and "•" in example["properties"]["email"]
+
+
+def test_masking_of_example_snippets():
+    snippet = masked({"email": "a@b.de", "phone_number": "+49 170 1234567", "note": "x" * 80, "plan": "gold",
+                      "total": 5, "first_name": "Ada", "contact": "+491701234567", "items": [{"name": "Ada"}]})
+    assert snippet["plan"] == "gold" and snippet["total"] == 5
+    for key in ("email", "phone_number", "note", "first_name", "contact"):
+        assert "•" in snippet[key], key
+    assert snippet["items"][0]["name"] != "Ada"
+
+
+# --- through the pipeline: block, fix, replay ------------------------------------------------------------------
+
+def test_a_blocked_message_is_rejected_and_replayed_after_the_plan_is_fixed(
+        shop, django_capture_on_commit_callbacks):
+    tracking_plan_save(source=shop, mode="block", events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox_store(source=shop, messages=[order(10), order("12.50")])
+    good, bad = InboxMessage.objects.order_by("id")
+    assert good.status == "processed"
+    assert bad.status == "rejected"
+    assert bad.reason.startswith(BLOCK_REASON_PREFIX)
+    assert "properties.total" in bad.reason
+    assert PlanViolation.objects.get(source=shop, path="properties.total").blocked == 1
+
+    # Replaying before the fix blocks it again.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert blocked_messages_replay(source=shop) == 1
+    bad.refresh_from_db()
+    assert bad.status == "rejected"
+
+    fixed = {**ORDER, "properties": {**ORDER["properties"], "total": {"type": ["number", "string"]}}}
+    tracking_plan_save(source=shop, mode="block", events={"Order Completed": fixed})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert blocked_messages_replay(source=shop, event="Order Completed") == 1
+    bad.refresh_from_db()
+    assert bad.status == "processed"
+    assert bad.reason == ""
+    assert Event.objects.filter(name="Order Completed").count() == 2
+
+
+def test_replay_only_touches_blocked_messages_of_the_filter(shop, django_capture_on_commit_callbacks):
+    tracking_plan_save(source=shop, mode="block", identify_schema=TRAITS, events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox_store(source=shop, messages=[order("x"), {"type": "identify", "userId": "u", "traits": {}}])
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"rejected"}
+    tracking_plan_save(source=shop, mode="flag", identify_schema=TRAITS, events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert blocked_messages_replay(source=shop, event="identify") == 1
+    identify = InboxMessage.objects.get(type="identify", payload__userId="u")
+    assert identify.status == "processed"
+    assert InboxMessage.objects.get(type="track").status == "rejected"
+
+
+def test_flag_mode_processes_and_records(shop, django_capture_on_commit_callbacks):
+    tracking_plan_save(source=shop, mode="flag", events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox_store(source=shop, messages=[order("x"), order("y")])
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
+    row = PlanViolation.objects.get(source=shop, path="properties.total")
+    assert (row.count, row.blocked) == (2, 0)
