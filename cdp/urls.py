@@ -33,4 +33,5 @@ urlpatterns = [
     path("activation/", include("activation.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("v1/", include("ingestion.api.tracking_urls")),  # the Segment-compatible Tracking API
 ]

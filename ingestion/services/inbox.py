@@ -118,11 +118,8 @@ def inbox_store(*, source: Source, messages: list[dict], received_at: datetime |
     later, by processing."""
     received_at = received_at or timezone.now()
     received_iso = received_at.isoformat().replace("+00:00", "Z")
-    at = _db_time(received_at)
-    pending = InboxMessage.Status.PENDING.value
-    rows: list[tuple] = []
+    prepared: list[tuple[str, str, str]] = []
     unstorable: list[tuple[dict, str]] = []
-    ids: list[str] = []
     for message in messages:
         message_id = message_id_of(message)
         message.setdefault("receivedAt", received_iso)
@@ -131,19 +128,33 @@ def inbox_store(*, source: Source, messages: list[dict], received_at: datetime |
         if reason:
             unstorable.append((message, f"{reason}."))
             continue
-        message_type = message.get("type")
-        rows.append((source.pk, message_id, str(message_type)[:TYPE_MAX] if message_type else "", text, at,
-                     pending, "", None))
-        ids.append(message_id)
-    result = StoreResult(message_ids=ids)
+        prepared.append((message_id, message.get("type") or "", text))
+    return inbox_store_serialized(source_id=source.pk, prepared=prepared, received_at=received_at,
+                                  unstorable=unstorable)
+
+
+def inbox_store_serialized(*, source_id: int, prepared: list[tuple[str, str, str]], received_at: datetime,
+                           unstorable: list[tuple[dict, str]] = ()) -> StoreResult:
+    """``inbox_store`` for callers that already serialized each message (the tracking API measures each event's
+    size on that text, so it is serialized once): ``prepared`` holds (message id, type, JSON text) per message,
+    the text checked with ``unstorable_reason``."""
+    at = _db_time(received_at)
+    pending = InboxMessage.Status.PENDING.value
+    rows = [(source_id, message_id, str(message_type)[:TYPE_MAX], text, at, pending, "", None)
+            for message_id, message_type, text in prepared]
+    result = StoreResult(message_ids=[row[1] for row in rows])
     step = _max_rows_per_statement()
-    with transaction.atomic():
-        for start in range(0, len(rows), step):
-            result.stored += len(_insert(rows[start:start + step]))
-        if unstorable:
-            result.rejected = inbox_reject(source=source, messages_with_reasons=unstorable)
-        if result.stored:
-            processing_enqueue_on_commit(source_id=source.pk)
+    if len(rows) <= step and not unstorable and connection.get_autocommit():
+        # One statement: atomic by itself, without BEGIN/COMMIT round trips.
+        result.stored = len(_insert(rows))
+    else:
+        with transaction.atomic():
+            for start in range(0, len(rows), step):
+                result.stored += len(_insert(rows[start:start + step]))
+            if unstorable:
+                result.rejected = inbox_reject_ids(source_id=source_id, messages_with_reasons=list(unstorable))
+    if result.stored:
+        processing_enqueue_on_commit(source_id=source_id)
     result.duplicates = len(rows) - result.stored
     return result
 
@@ -154,6 +165,11 @@ def inbox_reject(*, source, messages_with_reasons: list[tuple[dict, str]]) -> in
     A message can be any JSON value (a batch item may be a string). Each rejected message gets its own inbox id
     (``rejected:<uuid>``), so that a corrected message sent again with the same messageId is still accepted.
     """
+    return inbox_reject_ids(source_id=source.pk, messages_with_reasons=messages_with_reasons)
+
+
+def inbox_reject_ids(*, source_id: int, messages_with_reasons: list[tuple[dict, str]]) -> int:
+    """``inbox_reject`` by source id."""
     if not messages_with_reasons:
         return 0
     now = timezone.now()
@@ -169,7 +185,7 @@ def inbox_reject(*, source, messages_with_reasons: list[tuple[dict, str]]) -> in
             text = _dumps(_storable_copy(message))
         message_type = message.get("type") if isinstance(message, dict) else None
         message_type = message_type[:TYPE_MAX] if isinstance(message_type, str) else ""
-        rows.append((source.pk, f"rejected:{uuid.uuid4()}", _storable_copy(message_type), text, at, rejected,
+        rows.append((source_id, f"rejected:{uuid.uuid4()}", _storable_copy(message_type), text, at, rejected,
                      str(reason), at))
     count = 0
     step = _max_rows_per_statement()
@@ -207,11 +223,9 @@ def processing_enqueue_on_commit(*, source_id: int | None) -> None:
 
         try:
             inbox_process.delay(source_id=source_id)
-        except Exception:  # the messages are stored; the sweep enqueues them once the broker is back
+        except Exception as error:  # the messages are stored: the sweep enqueues them again later
             _last_enqueued.pop(source_id or 0, None)
-            if settings.CELERY_TASK_ALWAYS_EAGER:
-                raise
-            logger.warning("Could not enqueue inbox processing for source %s; the sweep will.", source_id,
-                           exc_info=True)
+            logger.warning("Inbox processing for source %s could not be %s (%s); the sweep retries it.", source_id,
+                           "run" if settings.CELERY_TASK_ALWAYS_EAGER else "enqueued", type(error).__name__)
 
     transaction.on_commit(enqueue)
