@@ -5,13 +5,19 @@ import json
 
 from django.contrib import messages
 from django.template.response import TemplateResponse
+from django.utils.cache import patch_vary_headers
 
 
 def render_page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):
-    """Render ``template``; for an htmx request that is not a boosted page load, only ``template#partial``."""
-    if partial and request.htmx and not request.htmx.boosted:
+    """Render ``template``; for an htmx request that is not a boosted page load (nor htmx restoring a page from
+    history, which needs the whole page), only ``template#partial``. The answer varies by HX-Request, so that a
+    browser never shows a cached partial as a page (the lists push their URL into the history)."""
+    htmx = request.htmx
+    if partial and htmx and not htmx.boosted and not htmx.history_restore_request:
         template = f"{template}#{partial}"
-    return TemplateResponse(request, template, context, status=status)
+    response = TemplateResponse(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def trigger(response, events: dict | None = None, *, toast: str | None = None, level: str = "success"):
