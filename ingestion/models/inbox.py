@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 from ingestion.models.sources import Source
 
@@ -18,7 +19,7 @@ class InboxMessage(models.Model):
     message_id = models.CharField(max_length=128)
     type = models.CharField(max_length=16)
     payload = models.JSONField()
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -29,7 +30,12 @@ class InboxMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "message_id"], name="inbox_source_message_unique")
         ]
-        indexes = [models.Index(fields=["status", "id"], name="inbox_status_id")]
+        indexes = [
+            models.Index(fields=["status", "id"], name="inbox_status_id"),
+            # The live stats and the event debugger of one source.
+            models.Index(fields=["source", "status"], name="inbox_source_status"),
+            models.Index(fields=["source", "received_at"], name="inbox_source_received"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.message_id}"
