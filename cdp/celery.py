@@ -35,6 +35,8 @@ ROUTES_BY_MODULE = {
 BEAT_SCHEDULE: dict[str, dict] = {
     # Re-enqueue inbox processing for anything pending too long (a lost broker message never loses data).
     "ingestion-inbox-sweep": {"task": "ingestion.tasks.inbox_sweep", "schedule": 60.0},
+    # Queue a pull of every database source whose own interval (its settings) has passed.
+    "ingestion-database-pulls": {"task": "ingestion.tasks.database_sources_pull_due", "schedule": 60.0},
 }
 
 

@@ -37,3 +37,33 @@ def inbox_sweep() -> list[int]:
     for source_id in source_ids:
         inbox_process.delay(source_id=source_id)
     return source_ids
+
+
+# --- connectors: file imports and database pulls (helper "connectors") ------------------------------------------
+
+@shared_task(name="ingestion.tasks.import_run")
+def import_run(import_id: int) -> dict | None:
+    """Run a queued file import (idempotent: a rerun stores nothing twice)."""
+    from ingestion.services.imports import import_run as run
+
+    imp = run(import_id=import_id)
+    return None if imp is None else {"status": imp.status, "read": imp.rows_read, "stored": imp.rows_stored,
+                                     "failed": imp.rows_failed}
+
+
+@shared_task(name="ingestion.tasks.database_source_pull")
+def database_source_pull(source_id: int, import_id: int | None = None) -> dict | None:
+    """Pull the new and changed rows of a database source (the run ``import_id`` when it was queued already)."""
+    from ingestion.services.connectors import database_pull
+
+    imp = database_pull(source_id=source_id, import_id=import_id)
+    return None if imp is None else {"status": imp.status, "read": imp.rows_read, "stored": imp.rows_stored,
+                                     "failed": imp.rows_failed}
+
+
+@shared_task(name="ingestion.tasks.database_sources_pull_due")
+def database_sources_pull_due() -> list[int]:
+    """Queue a pull for every enabled database source whose interval has passed. Returns their ids."""
+    from ingestion.services.connectors import database_pulls_enqueue_due
+
+    return database_pulls_enqueue_due()

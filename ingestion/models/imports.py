@@ -74,7 +74,8 @@ class Import(models.Model):
 
     # A database pull: the cursor column and the range of its values that this run read.
     cursor_column = models.CharField(max_length=120, blank=True)
-    cursor_start = models.JSONField(null=True, blank=True, help_text='{"type": ..., "value": ...}; null: from the start')
+    cursor_start = models.JSONField(null=True, blank=True,
+                                    help_text='{"type": ..., "value": ...}; null: from the start')
     cursor_end = models.JSONField(null=True, blank=True, help_text="The last cursor value stored so far")
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
