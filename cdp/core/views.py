@@ -1,14 +1,19 @@
 """Base views for the UI, and the platform's own pages: dashboard, audit log, health checks."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.http import JsonResponse
-from django.views import View
+from django.utils.decorators import method_decorator
+from django.views import View, defaults
 from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularRedocView
 
 from cdp.core import selectors
+from cdp.core.errors import json_error
 from cdp.core.filters import AuditEntryFilter
 from cdp.core.htmx import render_page
 from cdp.core.models import AuditEntry
@@ -53,6 +58,9 @@ class FilteredListView(CDPPageView):
         context = super().get_context_data(**kwargs)
         filterset = self.filterset_class(self.request.GET or None, queryset=self.get_queryset(), request=self.request)
         rows = filterset.qs if filterset.is_bound is False or filterset.is_valid() else filterset.qs.none()
+        if not rows.ordered:
+            # Aggregating querysets (counts per row) lose Meta.ordering; pages need a stable order.
+            rows = rows.order_by(*(rows.model._meta.ordering or []), "pk")
         page = Paginator(rows, self.page_size).get_page(self.request.GET.get("page"))
         context.update(filterset=filterset, page=page, rows=page.object_list)
         return context
@@ -103,3 +111,27 @@ def readyz(request):
     checks = {"database": selectors.database_ready(connections["default"]), "broker": selectors.broker_ready()}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+# --- API docs and error pages ------------------------------------------------------------------------------------
+
+
+@method_decorator(csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]}), name="dispatch")
+class APIRedocView(SpectacularRedocView):
+    """ReDoc, served from drf-spectacular-sidecar's static files (templates/drf_spectacular/redoc.html has no
+    CDN fonts). ReDoc styles itself with inline <style> elements and searches in a blob: web worker, so this page
+    alone allows inline styles and blob: workers; inline scripts stay forbidden."""
+
+
+def page_not_found(request, exception):
+    """A 404 in the API's one JSON error format under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(404, "not_found", "There is no API endpoint at this address.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """A 500 in the API's one JSON error format under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(500, "server_error", "The server failed to answer; the error has been logged.")
+    return defaults.server_error(request)
