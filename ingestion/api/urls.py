@@ -8,3 +8,11 @@ router.register("sources", SourceViewSet, basename="source")
 router.register("inbox-messages", InboxMessageViewSet, basename="inboxmessage")
 
 urlpatterns = router.urls
+
+# Tracking plans, their violations and transformations (ingestion/api/plans.py).
+from ingestion.api.plans import PlanViolationViewSet, SourceTransformationViewSet, TrackingPlanViewSet  # noqa: E402
+
+router.register("tracking-plans", TrackingPlanViewSet, basename="trackingplan")
+router.register("plan-violations", PlanViolationViewSet, basename="planviolation")
+router.register("transformations", SourceTransformationViewSet, basename="sourcetransformation")
+urlpatterns = router.urls
