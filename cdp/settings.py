@@ -105,6 +105,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+if not PRODUCTION:
+    # WhiteNoise warns about a missing STATIC_ROOT; outside production the files come from the finders.
+    STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "cdp" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -184,6 +187,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for a choice set that several fields share (values and labels, so that settings import no app).
+    "ENUM_NAME_OVERRIDES": {
+        "PlanModeEnum": [("allow", "Allow"), ("flag", "Flag"), ("block", "Block")],  # TrackingPlan.mode, .unplanned
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------------------------

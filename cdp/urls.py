@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cdp.core import views as core_views
 
@@ -14,7 +14,7 @@ api_v1 = [
     path("", include("activation.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("redoc/", core_views.APIRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
 
 urlpatterns = [
@@ -35,3 +35,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("v1/", include("ingestion.api.tracking_urls")),  # the Segment-compatible Tracking API
 ]
+
+handler404 = "cdp.core.views.page_not_found"
+handler500 = "cdp.core.views.server_error"
