@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,6 +36,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from cdp.core.masking import PII_KINDS, mask
 from cdp.core.services import audit_record
 from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
+from ingestion.services.plan_schemas import fast_validator
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +160,23 @@ def tracking_plan_delete(*, plan: TrackingPlan, actor=None) -> None:
 # --- checking ------------------------------------------------------------------------------------------------------
 
 @dataclass
+class _Schema:
+    """jsonschema's validator, with the fast check in front of it where the schema allows one."""
+
+    validator: Draft202012Validator
+    fast: Callable[[object], bool] | None
+
+
+def _schema(schema: dict) -> _Schema:
+    return _Schema(validator=_validator(schema), fast=fast_validator(schema))
+
+
+@dataclass
 class _Compiled:
     mode: str
     unplanned: str
-    events: dict[str, Draft202012Validator]
-    identify: Draft202012Validator | None
+    events: dict[str, _Schema]
+    identify: _Schema | None
 
 
 _cache: dict[int, tuple[tuple, _Compiled]] = {}
@@ -178,8 +191,8 @@ def _compiled(plan: TrackingPlan) -> _Compiled:
         return hit[1]
     compiled = _Compiled(
         mode=plan.mode, unplanned=plan.unplanned,
-        events={name: _validator(schema) for name, schema in (plan.events or {}).items() if isinstance(schema, dict)},
-        identify=_validator(plan.identify_schema) if isinstance(plan.identify_schema, dict) else None,
+        events={name: _schema(schema) for name, schema in (plan.events or {}).items() if isinstance(schema, dict)},
+        identify=_schema(plan.identify_schema) if isinstance(plan.identify_schema, dict) else None,
     )
     with _cache_lock:
         _cache[plan.pk] = (stamp, compiled)
@@ -215,12 +228,15 @@ def _describe(error) -> tuple[str, str]:
     return ".".join(path), message[:300]
 
 
-def _check(validator: Draft202012Validator, instance, prefix: str, schema_name: str) -> list[dict]:
+def _check(schema: _Schema, instance, prefix: str, schema_name: str) -> list[dict]:
     try:
-        if validator.is_valid(instance):
+        if schema.fast is not None:
+            if schema.fast(instance):
+                return []
+        elif schema.validator.is_valid(instance):
             return []
         found = []
-        for error in validator.iter_errors(instance):
+        for error in schema.validator.iter_errors(instance):
             path, message = _describe(error)
             found.append({"path": f"{prefix}.{path}" if path else prefix, "message": message, "schema": schema_name})
             if len(found) >= MAX_VIOLATIONS_PER_MESSAGE:

@@ -42,7 +42,7 @@ import phonenumbers
 import pycountry
 from django.db import transaction
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from cdp.core.services import audit_record
 from ingestion import mapping
@@ -111,11 +111,29 @@ class Invalid(Exception):  # noqa: N818 - a flag, not an error
     """A value that fails a normalization; the message says why, never the value."""
 
 
+# Plain ASCII addresses that email-validator accepts unchanged (checked against it by a property test): a dot-atom
+# local part of letters, digits and ._%+- without empty atoms, and a domain of LDH labels without "--" whose top
+# level is letters only. Anything else goes to email-validator itself.
+_PLAIN_EMAIL = re.compile(r"^[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*"
+                          r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(text: str) -> bool:
+    if len(text) > 254 or not _PLAIN_EMAIL.match(text):
+        return False
+    local, _, domain = text.rpartition("@")
+    return (len(local) <= 64 and len(domain) <= 253 and "--" not in domain
+            and not any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE))
+
+
 @lru_cache(maxsize=65536)
 def normalize_email(value: str) -> str:
     text = value.strip().lower()
     if not text:
         raise Invalid("empty")
+    if _plain_email(text):
+        return text
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
@@ -256,14 +274,22 @@ def _num(value) -> str:
 
 # --- paths in a message --------------------------------------------------------------------------------------------
 
-def _parts(message: dict, path: str) -> list[str]:
+_TRAITS_AT_TOP = frozenset({"identify", "group"})
+
+
+def _parts(message: dict, path: str) -> tuple[str, ...]:
+    return _split(path, message.get("type") in _TRAITS_AT_TOP)
+
+
+@lru_cache(maxsize=4096)
+def _split(path: str, traits_at_top: bool) -> tuple[str, ...]:
     head, _, rest = path.partition(".")
-    if head == "traits" and message.get("type") not in ("identify", "group"):
-        return ["context", "traits", *rest.split(".")] if rest else ["context", "traits"]
-    return path.split(".")
+    if head == "traits" and not traits_at_top:
+        return ("context", "traits", *rest.split(".")) if rest else ("context", "traits")
+    return tuple(path.split("."))
 
 
-def _get(message: dict, parts: list[str]) -> Any:
+def _get(message: dict, parts: tuple[str, ...]) -> Any:
     current: Any = message
     for part in parts:
         if isinstance(current, dict) and part in current:
@@ -273,20 +299,21 @@ def _get(message: dict, parts: list[str]) -> Any:
     return current
 
 
-def _remove(message: dict, parts: list[str]) -> None:
+def _remove(message: dict, parts: tuple[str, ...]) -> None:
     parent = _get(message, parts[:-1]) if len(parts) > 1 else message
     if isinstance(parent, dict):
         parent.pop(parts[-1], None)
 
 
-def _expand(message: dict, path: str) -> list[tuple[str, list[str]]]:
+def _expand(message: dict, path: str) -> list[tuple[str, tuple[str, ...]]]:
     """(path as named, its parts) for a path, or for each field of ``traits.*`` / ``properties.*``."""
     if path.endswith(".*"):
         base = path[:-2]
-        container = _get(message, _parts(message, base))
+        parts = _parts(message, base)
+        container = _get(message, parts)
         if not isinstance(container, dict):
             return []
-        return [(f"{base}.{key}", [*_parts(message, base), key]) for key in container]
+        return [(f"{base}.{key}", (*parts, key)) for key in container]
     return [(path, _parts(message, path))]
 
 

@@ -214,3 +214,59 @@ def test_flag_mode_processes_and_records(shop, django_capture_on_commit_callback
     assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
     row = PlanViolation.objects.get(source=shop, path="properties.total")
     assert (row.count, row.blocked) == (2, 0)
+
+
+# --- the fast check agrees with jsonschema ---------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+
+from ingestion.services.plan_schemas import fast_validator  # noqa: E402
+
+FAST_SCHEMAS = [
+    ORDER,
+    TRAITS,
+    {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "integer", "maximum": 3}}},
+    {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}, "minProperties": 1},
+    {"type": ["string", "null"], "pattern": "^a", "minLength": 2},
+    {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1, "maxItems": 3},
+    {"enum": [1, "1", True, None]},
+    {"const": 0},
+    {"type": "object", "properties": {"x": {"type": "boolean"}, "y": {"enum": [False]}}, "required": ["x"],
+     "title": "annotations are ignored", "description": "..."},
+    {"properties": {"n": {"type": "integer", "minimum": 0}}},
+    {"type": "string", "format": "email"},
+    True,
+    False,
+]
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-5, 5, allow_nan=False),
+                    st.sampled_from(["", "a", "ab", "abcd", "1", "a@b.de", "x"]))
+instances = st.recursive(scalars, lambda children: st.one_of(
+    st.lists(children, max_size=4),
+    st.dictionaries(st.sampled_from(["a", "b", "x", "y", "n", "total", "currency", "email", "z"]), children,
+                    max_size=5)), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(instance=instances, index=st.integers(0, len(FAST_SCHEMAS) - 1))
+def test_the_fast_check_agrees_with_jsonschema(instance, index):
+    schema = FAST_SCHEMAS[index]
+    fast = fast_validator(schema)
+    assert fast is not None
+    reference = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    assert fast(instance) == reference.is_valid(instance)
+
+
+@pytest.mark.parametrize("schema", [
+    {"$ref": "#/$defs/a", "$defs": {"a": {}}},
+    {"anyOf": [{"type": "string"}]},
+    {"type": "array", "prefixItems": [{"type": "string"}]},
+    {"patternProperties": {"^a": {}}},
+    {"properties": {"a": {"not": {}}}},
+    {"enum": [{"a": 1}]},
+    {"$schema": "http://json-schema.org/draft-07/schema#"},
+    {"nullable": True},
+])
+def test_other_keywords_fall_back_to_jsonschema(schema):
+    assert fast_validator(schema) is None

@@ -327,3 +327,37 @@ def test_the_pipeline_stores_normalized_identities_and_never_identifies_by_an_in
     assert Identity.objects.filter(type="phone", value="+491701234567").exists()
     assert not Identity.objects.filter(value__icontains="broken").exists()
     assert Identity.objects.filter(type="user_id", value="u2").exists()  # the message was kept and processed
+
+
+# --- the plain-address shortcut agrees with email-validator ------------------------------------------------------
+
+from email_validator import EmailNotValidError, validate_email  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ingestion.services.transforms import _plain_email  # noqa: E402
+
+local_parts = st.text(alphabet="abz09._%+-!'\"é ", min_size=0, max_size=70)
+domains = st.one_of(
+    st.text(alphabet="abz09.-é_", min_size=0, max_size=30),
+    st.sampled_from(["example.com", "a.b.co", "mail.test", "x.local", "localhost", "ab--cd.de", "1.2.3.4",
+                     "a.123", "-a.de", "a-.de", "a..de", "xn--bcher-kva.de", "a." + "b" * 64 + ".de",
+                     "sub.example.arpa", "example.onion", "b" * 250 + ".de"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(local=local_parts, domain=domains)
+def test_the_plain_email_shortcut_accepts_only_what_email_validator_accepts_unchanged(local, domain):
+    address = f"{local}@{domain}"
+    if not _plain_email(address):
+        return
+    try:
+        normalized = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise AssertionError(f"{address!r} passed the shortcut but email-validator says: {error}") from None
+    assert normalized == address
+
+
+@pytest.mark.parametrize("address", ["jan.berg@example.com", "a+tag@sub.example.co", "x_y%z@a-b.de"])
+def test_common_addresses_take_the_shortcut(address):
+    assert _plain_email(address)
