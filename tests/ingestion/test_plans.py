@@ -1,9 +1,11 @@
 """Tracking plans: schema checks on save, verdicts, recorded violations (aggregated, masked), and blocked messages
 replayed through the pipeline once the plan is fixed."""
 
+import json
+
 import pytest
 
-from ingestion.models import InboxMessage, PlanViolation
+from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
 from ingestion.services import inbox_store, source_create
 from ingestion.services.plans import (
     BLOCK_REASON_PREFIX,
@@ -44,7 +46,7 @@ def test_a_bad_schema_is_refused_naming_the_event(shop):
         tracking_plan_save(source=shop, events={"Order Completed": {"type": "numbr"}})
     assert error.value.field == "events.Order Completed"
     assert "not a valid JSON Schema" in error.value.message
-    assert not hasattr(shop, "tracking_plan") or shop.tracking_plan is None
+    assert not TrackingPlan.objects.filter(source=shop).exists()
 
 
 @pytest.mark.parametrize(("kwargs", "field", "words"), [
@@ -270,3 +272,120 @@ def test_the_fast_check_agrees_with_jsonschema(instance, index):
 ])
 def test_other_keywords_fall_back_to_jsonschema(schema):
     assert fast_validator(schema) is None
+
+
+# --- API -------------------------------------------------------------------------------------------------------
+
+def test_api_plans_crud_with_field_errors(shop, api_as):
+    admin = api_as("Admin")
+    response = admin.post("/api/v1/tracking-plans/", {"source": "shop", "mode": "block",
+                                                       "events": {"Order Completed": {"type": "numbr"}}},
+                          format="json")
+    assert response.status_code == 400
+    assert "events.Order Completed" in response.json()["error"]["fields"]
+
+    response = admin.post("/api/v1/tracking-plans/", {"source": "shop", "mode": "block",
+                                                       "events": {"Order Completed": ORDER}}, format="json")
+    assert response.status_code == 201, response.json()
+    plan_id = response.json()["id"]
+    assert response.json()["version"] == 1
+
+    response = admin.post("/api/v1/tracking-plans/", {"source": "shop"}, format="json")
+    assert response.status_code == 400
+    assert "source" in response.json()["error"]["fields"]
+
+    response = admin.patch(f"/api/v1/tracking-plans/{plan_id}/", {"mode": "flag"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["mode"], response.json()["version"], response.json()["events"]) == (
+        "flag", 2, {"Order Completed": ORDER})
+
+    listed = admin.get("/api/v1/tracking-plans/", {"source": "shop"}).json()
+    assert [row["id"] for row in listed["results"]] == [plan_id]
+    assert admin.delete(f"/api/v1/tracking-plans/{plan_id}/").status_code == 204
+
+
+def test_api_marketing_reads_plans_but_cannot_change_them(shop, api_as):
+    tracking_plan_save(source=shop, events={"Order Completed": ORDER})
+    marketing = api_as("Marketing")
+    assert marketing.get("/api/v1/tracking-plans/").status_code == 200
+    assert marketing.get("/api/v1/plan-violations/").status_code == 200
+    response = marketing.post("/api/v1/tracking-plans/", {"source": "shop"}, format="json")
+    assert response.status_code == 403
+    plan = shop.tracking_plan
+    assert marketing.post(f"/api/v1/tracking-plans/{plan.pk}/replay/", {}, format="json").status_code == 403
+
+
+def test_api_violations_with_filters_and_replay(shop, api_as, django_capture_on_commit_callbacks):
+    plan = tracking_plan_save(source=shop, mode="block", events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox_store(source=shop, messages=[order("x"), order("y"), {"type": "track", "event": "Order Completed",
+                                                                  "userId": "u", "properties": {}}])
+    admin = api_as("Admin")
+    rows = admin.get("/api/v1/plan-violations/", {"source": "shop", "path": "total", "min_count": 2}).json()
+    assert [(r["path"], r["message"], r["count"], r["blocked"]) for r in rows["results"]] == [
+        ("properties.total", "expected type number", 2, 2)]
+    assert admin.get("/api/v1/plan-violations/", {"source": "shop", "min_count": 3}).json()["results"] == []
+    bad = admin.get("/api/v1/plan-violations/", {"since": "yesterday"})
+    assert bad.status_code == 400
+
+    response = admin.post(f"/api/v1/tracking-plans/{plan.pk}/replay/", {"message_ids": "x"}, format="json")
+    assert response.status_code == 400
+    fixed = {**ORDER, "required": [], "properties": {**ORDER["properties"], "total": {}}}
+    tracking_plan_save(source=shop, mode="block", events={"Order Completed": fixed})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/api/v1/tracking-plans/{plan.pk}/replay/", {}, format="json")
+    assert response.json() == {"replayed": 3}
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
+
+
+# --- UI --------------------------------------------------------------------------------------------------------
+
+def test_ui_plan_editor_saves_and_shows_schema_errors(shop, client, make_user):
+    client.force_login(make_user("Admin"))
+    assert client.get("/sources/plans/").status_code == 200
+    page = client.get("/sources/shop/plan/")
+    assert page.status_code == 200
+    assert b"No plan yet" in page.content
+
+    response = client.post("/sources/shop/plan/", {"mode": "block", "unplanned": "allow",
+                                                  "events": '{"Order Completed": {"type": "numbr"}}'},
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert b"Order Completed: not a valid JSON Schema" in response.content
+    assert not TrackingPlan.objects.filter(source=shop).exists()
+
+    response = client.post("/sources/shop/plan/", {"mode": "block", "unplanned": "allow",
+                                                  "events": json.dumps({"Order Completed": ORDER})},
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "plan-saved" in response.headers["HX-Trigger"]
+    assert b'id="plan-editor"' in response.content and b"<html" not in response.content
+    shop.refresh_from_db()
+    assert shop.tracking_plan.events == {"Order Completed": ORDER}
+
+    response = client.post("/sources/shop/plan/", {"mode": "block", "unplanned": "allow", "events": "{not json"})
+    assert response.status_code == 200
+    assert b"Enter a valid JSON" in response.content
+
+
+def test_ui_violations_and_replay(shop, client, make_user, django_capture_on_commit_callbacks):
+    tracking_plan_save(source=shop, mode="block", events={"Order Completed": ORDER})
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox_store(source=shop, messages=[order("x", email="grace@example.com")])
+    client.force_login(make_user("Marketing"))
+    listing = client.get("/sources/shop/plan/violations/?compact=1", HTTP_HX_REQUEST="true")
+    assert listing.status_code == 200
+    assert b"expected type number" in listing.content and b"<html" not in listing.content
+    assert b"grace@example.com" not in listing.content
+    assert b"Replay them" not in listing.content  # Marketing may not replay
+    page = client.get("/sources/shop/plan/")
+    assert b"Save the plan" not in page.content  # read-only for Marketing
+    assert client.post("/sources/shop/plan/replay/").status_code == 403
+
+    client.force_login(make_user("Admin"))
+    assert b"Replay them" in client.get("/sources/shop/plan/violations/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/sources/shop/plan/replay/", HTTP_HX_REQUEST="true")
+    assert b"1 blocked message replayed" in response.content
+    assert "violations-changed" in response.headers["HX-Trigger"]
+    assert InboxMessage.objects.get().status == "rejected"  # the plan is unchanged: blocked again

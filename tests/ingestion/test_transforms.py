@@ -361,3 +361,57 @@ def test_the_plain_email_shortcut_accepts_only_what_email_validator_accepts_unch
 @pytest.mark.parametrize("address", ["jan.berg@example.com", "a+tag@sub.example.co", "x_y%z@a-b.de"])
 def test_common_addresses_take_the_shortcut(address):
     assert _plain_email(address)
+
+
+# --- API and UI ------------------------------------------------------------------------------------------------
+
+def test_api_transformations_crud_and_preview(web, api_as):
+    admin = api_as("Admin")
+    response = admin.post("/api/v1/transformations/", {"source": "web", "steps": [{"op": "explode"}]}, format="json")
+    assert response.status_code == 400
+    assert "steps.0.op" in response.json()["error"]["fields"]
+    response = admin.post("/api/v1/transformations/", {"source": "web", "steps": [
+        {"op": "email", "fields": ["traits.email"]}]}, format="json")
+    assert response.status_code == 201, response.json()
+    row_id = response.json()["id"]
+    response = admin.patch(f"/api/v1/transformations/{row_id}/", {"enabled": False}, format="json")
+    assert (response.json()["enabled"], response.json()["version"]) == (False, 2)
+
+    marketing = api_as("Marketing")
+    preview = marketing.post("/api/v1/transformations/preview/", {
+        "source": "web", "message": {"type": "identify", "userId": "u", "traits": {"email": " A@B.DE"}}},
+        format="json")
+    assert preview.status_code == 200
+    assert preview.json()["message"]["traits"]["email"] == "a@b.de"  # the saved steps
+    preview = marketing.post("/api/v1/transformations/preview/", {
+        "source": "web", "steps": [{"op": "phone", "fields": ["traits.phone"]}],
+        "message": {"type": "identify", "userId": "u", "traits": {"phone": "0170 1234567"}}}, format="json")
+    assert preview.json()["message"]["traits"]["phone"] == "+491701234567"
+    assert marketing.patch(f"/api/v1/transformations/{row_id}/", {"enabled": True},
+                           format="json").status_code == 403
+
+
+def test_ui_transformation_editor_and_live_preview(web, client, make_user):
+    client.force_login(make_user("Admin"))
+    page = client.get("/sources/web/transformations/")
+    assert page.status_code == 200
+    assert b"An example message, not real data." in page.content
+
+    response = client.post("/sources/web/transformations/", {"steps": '[{"op": "band", "field": "traits.income", '
+                                                                      '"to": "traits.band", "bounds": [3, 1]}]',
+                                                            "enabled": "on"}, HTTP_HX_REQUEST="true")
+    assert b"Step 1, bounds: the bounds must increase" in response.content
+    response = client.post("/sources/web/transformations/", {"steps": '[{"op": "name", "fields": '
+                                                                      '["traits.last_name"]}]',
+                                                            "enabled": "on"}, HTTP_HX_REQUEST="true")
+    assert "toast" in response.headers["HX-Trigger"]
+    assert web.transformation.steps == [{"op": "name", "fields": ["traits.last_name"]}]
+
+    preview = client.post("/sources/web/transformations/preview/", {
+        "steps": '[{"op": "email", "fields": ["traits.email"]}]',
+        "message": '{"type": "identify", "userId": "u", "traits": {"email": "nope@"}}'}, HTTP_HX_REQUEST="true")
+    assert b"Kept as they came, and flagged" in preview.content
+    assert b"traits.email" in preview.content
+    preview = client.post("/sources/web/transformations/preview/", {
+        "steps": "[]", "message": "[1, 2]"}, HTTP_HX_REQUEST="true")
+    assert b"A message is a JSON object" in preview.content
