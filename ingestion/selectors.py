@@ -1,21 +1,126 @@
-from datetime import timedelta
+import threading
+import time as clock
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from cdp.core.masking import can_view_pii, mask, mask_traits
 from ingestion.models import InboxMessage, Source
+
+Status = InboxMessage.Status
+
+
+def _today_start() -> datetime:
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
 def sources_with_stats():
+    """Sources with their inbox counts by status (the list page and the API)."""
     return Source.objects.annotate(
-        pending=Count("messages", filter=Q(messages__status=InboxMessage.Status.PENDING)),
-        processed=Count("messages", filter=Q(messages__status=InboxMessage.Status.PROCESSED)),
-        rejected=Count("messages", filter=Q(messages__status=InboxMessage.Status.REJECTED)),
-    )
+        pending=Count("messages", filter=Q(messages__status=Status.PENDING)),
+        processed=Count("messages", filter=Q(messages__status=Status.PROCESSED)),
+        rejected=Count("messages", filter=Q(messages__status=Status.REJECTED)),
+    ).order_by("name", "id")
+
+
+def source_stats(*, source: Source) -> dict:
+    """The live stats of one source: received today, processed, rejected, pending, the last message's time."""
+    by_status = dict(InboxMessage.objects.filter(source=source).values_list("status").annotate(n=Count("id"))
+                     .values_list("status", "n"))
+    recent = InboxMessage.objects.filter(source=source, received_at__gte=_today_start()).aggregate(
+        received_today=Count("id"))
+    last = InboxMessage.objects.filter(source=source).aggregate(last=Max("received_at"))["last"]
+    return {
+        "received_today": recent["received_today"],
+        "pending": by_status.get(Status.PENDING, 0),
+        "processed": by_status.get(Status.PROCESSED, 0),
+        "rejected": by_status.get(Status.REJECTED, 0),
+        "total": sum(by_status.values()),
+        "last_received_at": last,
+    }
+
+
+def source_messages_latest(*, source: Source, status: str = "", message_type: str = "", limit: int = 25):
+    """The latest inbox messages of a source, newest first (the live event debugger)."""
+    messages = InboxMessage.objects.filter(source=source)
+    if status in Status.values:
+        messages = messages.filter(status=status)
+    if message_type:
+        messages = messages.filter(type=message_type)
+    return list(messages.order_by("-received_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class SourceKey:
+    id: int
+    enabled: bool
+
+
+# Write key hash -> (SourceKey or None, when it was read). The tracking API's hot path looks keys up here, off
+# the database; a switch or key change reaches other processes within SOURCE_KEY_CACHE_SECONDS (this process
+# forgets at once).
+SOURCE_KEY_CACHE_SECONDS = 2.0
+_source_keys: dict[str, tuple[SourceKey | None, float]] = {}
+_source_keys_lock = threading.Lock()
+
+
+def source_key_lookup(write_key: str) -> SourceKey | None:
+    """The source a write key belongs to (id and switch), or None for an unknown key."""
+    from ingestion.services.sources import write_key_hash
+
+    digest = write_key_hash(write_key)
+    now = clock.monotonic()
+    cached = _source_keys.get(digest)
+    if cached and now - cached[1] < SOURCE_KEY_CACHE_SECONDS:
+        return cached[0]
+    row = Source.objects.filter(write_key_hash=digest).values_list("id", "enabled").first()
+    found = SourceKey(*row) if row else None
+    with _source_keys_lock:
+        if len(_source_keys) > 10_000:
+            _source_keys.clear()
+        _source_keys[digest] = (found, now)
+    return found
+
+
+def source_key_cache_clear() -> None:
+    with _source_keys_lock:
+        _source_keys.clear()
 
 
 def inbox_stale_source_ids(*, older_than_seconds: float) -> list[int]:
     """The sources with messages pending for longer than the given age (the sweep re-enqueues them)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return sorted(set(InboxMessage.objects.filter(status=InboxMessage.Status.PENDING, received_at__lt=cutoff)
+    return sorted(set(InboxMessage.objects.filter(status=Status.PENDING, received_at__lt=cutoff)
                       .values_list("source_id", flat=True).distinct()))
+
+
+def payload_for(user, payload):
+    """An inbox payload as this user may see it: without ``core.view_pii``, the ids and personal traits and
+    properties are masked (the same rules as profiles)."""
+    if can_view_pii(user) or not isinstance(payload, dict):
+        return payload
+    shown = dict(payload)
+    for key in ("userId", "previousId"):
+        if shown.get(key) not in (None, ""):
+            shown[key] = mask(str(shown[key]), "text")
+    for key in ("traits", "properties"):
+        if isinstance(shown.get(key), dict):
+            shown[key] = mask_traits(user, shown[key])
+    context = shown.get("context")
+    if isinstance(context, dict):
+        context = dict(context)
+        if isinstance(context.get("traits"), dict):
+            context["traits"] = mask_traits(user, context["traits"])
+        if context.get("ip"):
+            context["ip"] = mask(str(context["ip"]), "text")
+        if isinstance(context.get("externalIds"), list):
+            context["externalIds"] = [{**item, "id": mask(str(item.get("id", "")), "text")}
+                                      if isinstance(item, dict) else item for item in context["externalIds"]]
+        shown["context"] = context
+    return shown
+
+
+__all__ = ["SourceKey", "inbox_stale_source_ids", "payload_for", "source_messages_latest", "source_stats",
+           "source_key_cache_clear", "source_key_lookup", "sources_with_stats"]

@@ -1,8 +1,15 @@
-from django.urls import path
+from django.urls import include, path
 
 from ingestion import views
 
 app_name = "ingestion"
 urlpatterns = [
     path("", views.SourceListView.as_view(), name="source-list"),
+    path("new/", views.SourceCreateView.as_view(), name="source-create"),
+    # Tracking plans, violations and transformations (helper "plans"): before the source routes below, since
+    # "plans/" would otherwise read as a source slug.
+    path("", include("ingestion.urls_plans")),
+    path("<slug:slug>/", views.SourceDetailView.as_view(), name="source-detail"),
+    path("<slug:slug>/live/", views.SourceLiveView.as_view(), name="source-live"),
+    path("<slug:slug>/switch/", views.SourceToggleView.as_view(), name="source-toggle"),
 ]

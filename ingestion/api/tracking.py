@@ -24,10 +24,7 @@ import binascii
 import json
 import math
 import re
-import threading
-import time
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.http import HttpResponse, JsonResponse
@@ -35,7 +32,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from cdp.core.errors import json_error
-from ingestion.models import Source
+from ingestion import selectors
 from ingestion.services.inbox import (
     MESSAGE_ID_MAX,
     inbox_reject_ids,
@@ -44,7 +41,6 @@ from ingestion.services.inbox import (
     rejected_raw,
     unstorable_reason,
 )
-from ingestion.services.sources import write_key_hash
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -70,40 +66,6 @@ _SUSPICIOUS_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
 # --- write keys -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceKey:
-    id: int
-    enabled: bool
-
-
-# Write key hash -> (SourceKey or None, fetched at). A short cache keeps the lookup off the database on the hot
-# path; switching a source off takes effect within SOURCE_CACHE_SECONDS.
-SOURCE_CACHE_SECONDS = 2.0
-_source_cache: dict[str, tuple[SourceKey | None, float]] = {}
-_source_cache_lock = threading.Lock()
-
-
-def source_for_key(write_key: str) -> SourceKey | None:
-    digest = write_key_hash(write_key)
-    now = time.monotonic()
-    cached = _source_cache.get(digest)
-    if cached and now - cached[1] < SOURCE_CACHE_SECONDS:
-        return cached[0]
-    row = Source.objects.filter(write_key_hash=digest).values_list("id", "enabled").first()
-    found = SourceKey(*row) if row else None
-    with _source_cache_lock:
-        if len(_source_cache) > 10_000:
-            _source_cache.clear()
-        _source_cache[digest] = (found, now)
-    return found
-
-
-def source_cache_clear() -> None:
-    """Forget cached write keys (after a source is switched on or off in this process)."""
-    with _source_cache_lock:
-        _source_cache.clear()
 
 
 def _basic_auth_key(request) -> str | None:
@@ -319,7 +281,7 @@ def _success() -> HttpResponse:
     return response
 
 
-def _authenticate(request, body) -> SourceKey:
+def _authenticate(request, body) -> selectors.SourceKey:
     key = _basic_auth_key(request)
     if key is None and isinstance(body, dict):
         key = body.get("writeKey")
@@ -328,7 +290,7 @@ def _authenticate(request, body) -> SourceKey:
     if not key:
         raise RequestRejected(401, "not_authenticated", "A write key is required: HTTP Basic auth with the write "
                                                         "key as the user name, or writeKey in the body.")
-    source = source_for_key(key)
+    source = selectors.source_key_lookup(key)
     if source is None:
         raise RequestRejected(401, "not_authenticated", "Unknown write key.")
     if not source.enabled:
@@ -466,4 +428,4 @@ group = _view("group")
 alias = _view("alias")
 batch = _view(None)
 
-__all__ = ["alias", "batch", "group", "identify", "page", "screen", "source_cache_clear", "track"]
+__all__ = ["alias", "batch", "group", "identify", "page", "screen", "track"]
