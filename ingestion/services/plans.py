@@ -139,12 +139,14 @@ def tracking_plan_save(*, source, mode: str = FLAG, unplanned: str = ALLOW, even
     events = {} if events is None else events
     plan_validate(mode=mode, unplanned=unplanned, events=events, identify_schema=identify_schema)
     plan = TrackingPlan.objects.select_for_update().filter(source=source).first()
+    created = plan is None
     if plan is None:
         plan = TrackingPlan(source=source, version=0)
     plan.mode, plan.unplanned, plan.events, plan.identify_schema = mode, unplanned, events, identify_schema
     plan.version += 1
     plan.save()
-    audit_record(actor=actor, action="tracking_plan.save", object_type="ingestion.trackingplan", object_id=plan.pk,
+    audit_record(actor=actor, action="create" if created else "change", object_type="ingestion.trackingplan",
+                 object_id=plan.pk,
                  summary=f"{source.slug}: mode {mode}, unplanned {unplanned}, {len(events)} event(s), "
                          f"identify schema {'yes' if identify_schema else 'no'}, version {plan.version}")
     return plan
@@ -152,7 +154,7 @@ def tracking_plan_save(*, source, mode: str = FLAG, unplanned: str = ALLOW, even
 
 @transaction.atomic
 def tracking_plan_delete(*, plan: TrackingPlan, actor=None) -> None:
-    audit_record(actor=actor, action="tracking_plan.delete", object_type="ingestion.trackingplan",
+    audit_record(actor=actor, action="delete", object_type="ingestion.trackingplan",
                  object_id=plan.pk, summary=plan.source.slug)
     plan.delete()
 
@@ -374,7 +376,7 @@ def violations_record(*, source, items: list[tuple[dict, PlanVerdict]], now: dat
 @transaction.atomic
 def violations_clear(*, source, actor=None) -> int:
     deleted, _ = PlanViolation.objects.filter(source=source).delete()
-    audit_record(actor=actor, action="plan_violations.clear", object_type="ingestion.source", object_id=source.pk,
+    audit_record(actor=actor, action="delete", object_type="ingestion.planviolation",
                  summary=f"{source.slug}: {deleted} violation aggregate(s) cleared")
     return deleted
 
@@ -405,8 +407,8 @@ def blocked_messages_replay(*, source, message_ids: list[int] | None = None, eve
     if replayed:
         source_id = source.pk
         transaction.on_commit(lambda: _enqueue_processing(source_id))
-        audit_record(actor=actor, action="plan_blocked.replay", object_type="ingestion.source", object_id=source_id,
-                     summary=f"{source.slug}: {replayed} blocked message(s) replayed")
+        audit_record(actor=actor, action="change", object_type="ingestion.inboxmessage",
+                     summary=f"{source.slug}: {replayed} message(s) blocked by the tracking plan replayed")
     return replayed
 
 

@@ -691,12 +691,13 @@ def transformation_save(*, source, steps: list[dict], enabled: bool = True, acto
     """Create or replace the source's steps. Raises TransformError naming the wrong step."""
     transforms_validate(steps)
     row = SourceTransformation.objects.select_for_update().filter(source=source).first()
+    created = row is None
     if row is None:
         row = SourceTransformation(source=source, version=0)
     row.steps, row.enabled = steps, enabled
     row.version += 1
     row.save()
-    audit_record(actor=actor, action="transformation.save", object_type="ingestion.sourcetransformation",
+    audit_record(actor=actor, action="create" if created else "change", object_type="ingestion.sourcetransformation",
                  object_id=row.pk, summary=f"{source.slug}: {len(steps)} step(s), "
                                            f"{'enabled' if enabled else 'disabled'}, version {row.version}")
     return row
@@ -704,6 +705,6 @@ def transformation_save(*, source, steps: list[dict], enabled: bool = True, acto
 
 @transaction.atomic
 def transformation_delete(*, transformation: SourceTransformation, actor=None) -> None:
-    audit_record(actor=actor, action="transformation.delete", object_type="ingestion.sourcetransformation",
+    audit_record(actor=actor, action="delete", object_type="ingestion.sourcetransformation",
                  object_id=transformation.pk, summary=transformation.source.slug)
     transformation.delete()

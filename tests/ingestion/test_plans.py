@@ -72,6 +72,10 @@ def test_saving_again_replaces_the_plan_and_bumps_its_version(shop):
     assert first.pk == second.pk
     assert second.version == 2
     assert second.events == {}
+    from cdp.core.models import AuditEntry
+
+    assert list(AuditEntry.objects.filter(object_type="ingestion.trackingplan").order_by("id")
+                .values_list("action", flat=True)) == ["create", "change"]
 
 
 # --- verdicts --------------------------------------------------------------------------------------------------
