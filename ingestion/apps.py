@@ -11,3 +11,8 @@ class IngestionConfig(AppConfig):
 
         registry.register("ingestion", export=services.personal_data_export, erase=services.personal_data_erase,
                           models=["ingestion.InboxMessage"])
+        # Uploaded files and error reports of imports (helper "connectors": ingestion/services/imports.py).
+        from ingestion.services import imports
+
+        registry.register("ingestion.imports", export=imports.imports_personal_data_export,
+                          erase=imports.imports_personal_data_erase, models=["ingestion.Import"])

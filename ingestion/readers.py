@@ -13,6 +13,7 @@ is not a JSON object) comes out with its error, so the caller can report it and 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -333,6 +334,12 @@ def read_rows(raw, *, format: str, encoding: str, delimiter: str = ",", columns:
         else:
             yield from _csv_rows(text, encoding, delimiter or ",", columns, max_row_chars)
     finally:
+        release_text(text)
+
+
+def release_text(text) -> None:
+    """Let go of the text wrapper without closing the caller's binary file (it may be closed already)."""
+    with contextlib.suppress(ValueError):
         text.detach()
 
 

@@ -13,3 +13,6 @@ urlpatterns = [
     path("<slug:slug>/live/", views.SourceLiveView.as_view(), name="source-live"),
     path("<slug:slug>/switch/", views.SourceToggleView.as_view(), name="source-toggle"),
 ]
+
+# File imports, database and webhook source settings (helper "connectors": ingestion/urls_connectors.py).
+urlpatterns += [path("", include("ingestion.urls_connectors"))]

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from ingestion import selectors
 from ingestion.models import InboxMessage, Source
+from ingestion.services.connectors import source_settings_public
 from ingestion.services.sources import RESERVED_SLUGS
 
 
@@ -18,6 +19,12 @@ class SourceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "kind", "channel", "enabled", "write_key_prefix", "settings", "created_at",
                   "pending", "processed", "rejected"]
         read_only_fields = ["slug", "kind", "write_key_prefix", "created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # A database source's URL is shown with its password masked (helper "connectors").
+        data["settings"] = source_settings_public(data.get("settings") or {})
+        return data
 
 
 class SourceCreateSerializer(serializers.Serializer):

@@ -9,3 +9,8 @@ urlpatterns = [
     re_path(rf"^{name}/?$", getattr(tracking, name), name=name)
     for name in ("identify", "track", "page", "screen", "group", "alias", "batch")
 ]
+
+# Webhook sources (helper "connectors": ingestion/api/webhooks.py): any JSON, mapped by the source's field mapping.
+from ingestion.api import webhooks  # noqa: E402
+
+urlpatterns.append(re_path(r"^webhook/(?P<slug>[-a-zA-Z0-9_]+)/?$", webhooks.webhook, name="webhook"))

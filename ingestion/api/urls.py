@@ -16,3 +16,9 @@ router.register("tracking-plans", TrackingPlanViewSet, basename="trackingplan")
 router.register("plan-violations", PlanViolationViewSet, basename="planviolation")
 router.register("transformations", SourceTransformationViewSet, basename="sourcetransformation")
 urlpatterns = router.urls
+
+# File imports and database pulls (helper "connectors": ingestion/api/imports.py).
+from ingestion.api.imports import ImportViewSet  # noqa: E402
+
+router.register("imports", ImportViewSet, basename="import")
+urlpatterns = router.urls

@@ -113,6 +113,14 @@ def source_settings_public(source_settings: dict) -> dict:
     return public
 
 
+def source_settings_incoming(source: Source, new_settings: dict) -> dict:
+    """Settings written through the sources API: a database URL that comes back masked keeps its password."""
+    database = (new_settings or {}).get("database") if isinstance(new_settings, dict) else None
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        return {**new_settings, "database": {**database, "url": database_url_resolve(source, database["url"])}}
+    return new_settings
+
+
 # --- database settings -------------------------------------------------------------------------------------------
 
 @dataclass
@@ -186,6 +194,15 @@ def database_config_check(config: DatabaseConfig, *, require_mapping: bool = Tru
     return errors
 
 
+def database_url_resolve(source: Source, url: str) -> str:
+    """The URL a form sent back: the stored one when it came back masked (****), else the one given."""
+    url = (url or "").strip()
+    stored = DatabaseConfig.of(source).url
+    if stored and MASK in url and database_url_masked(stored) == url:
+        return stored
+    return url
+
+
 @transaction.atomic
 def database_settings_save(*, source: Source, url: str, table: str = "", query: str = "", cursor_column: str,
                            interval_minutes: int = DEFAULT_INTERVAL_MINUTES, mapping: dict | None = None,
@@ -197,9 +214,7 @@ def database_settings_save(*, source: Source, url: str, table: str = "", query: 
     if source.kind != Source.Kind.DATABASE:
         raise ConnectorError(f"{source.slug!r} is not a database source.", {"source": ["not a database source"]})
     before = DatabaseConfig.of(source)
-    url = (url or "").strip()
-    if before.url and MASK in url and database_url_masked(before.url) == url:
-        url = before.url
+    url = database_url_resolve(source, url)
     try:
         interval = int(interval_minutes)
         timeout = int(statement_timeout_seconds)

@@ -561,7 +561,7 @@ def error_report_rows(imp: Import, *, limit: int = REPORT_PREVIEW_ROWS) -> list[
                     break
                 out.append(row)
         finally:
-            text.detach()
+            readers.release_text(text)
     return out
 
 
@@ -576,3 +576,134 @@ def import_delete(*, imp: Import, user=None) -> None:
                  summary=f"Deleted the import {imp.original_name or imp.pk} and its files")
     imp.delete()
     transaction.on_commit(lambda: [_delete(name) for name in names])
+
+
+# --- personal data (registered in the cdp.core registry as "ingestion.imports") -------------------------------------
+
+IDENTITY_FIELDS = {"userId": "user_id", "anonymousId": "anonymous_id", "externalId": "record",
+                   "traits.email": "email", "traits.phone": "phone"}
+_DIGITS = re.compile(r"\D+")
+PHONE_MATCH_DIGITS = 9
+
+
+def _phone_key(value: str) -> str:
+    digits = _DIGITS.sub("", value)
+    return digits[-PHONE_MATCH_DIGITS:] if len(digits) >= PHONE_MATCH_DIGITS else ""
+
+
+def _profile_keys(profile) -> dict[str, set[str]]:
+    """The profile's identifiers, as an import's identity columns would hold them."""
+    keys: dict[str, set[str]] = {kind: set() for kind in IDENTITY_FIELDS.values()}
+    for identity_type, value in profile.identities.values_list("type", "value"):
+        if identity_type == "email":
+            keys["email"].add(value.strip().lower())
+        elif identity_type == "phone":
+            keys["phone"].add(_phone_key(value))
+        elif identity_type in keys:
+            keys[identity_type].add(value)
+    email = (profile.traits or {}).get("email")
+    if isinstance(email, str) and email.strip():
+        keys["email"].add(email.strip().lower())
+    keys["phone"].discard("")
+    return keys
+
+
+def _identity_columns(imp: Import) -> list[tuple[str, str]]:
+    """(record field, identity kind) of the import's mapping (or of the suggested one, if it was never mapped)."""
+    spec = imp.mapping or (mapping_suggest(imp.columns, []) if imp.columns else {})
+    return [(item["from"], IDENTITY_FIELDS[item["to"]]) for item in spec.get("fields", [])
+            if item.get("to") in IDENTITY_FIELDS]
+
+
+def _matches(record: dict, columns: list[tuple[str, str]], keys: dict[str, set[str]], slug: str) -> bool:
+    for column, kind in columns:
+        value = _value(record, column)
+        if value is None or value == "" or isinstance(value, dict | list):
+            continue
+        text = str(value).strip()
+        if kind == "email":
+            text = text.lower()
+        elif kind == "phone":
+            text = _phone_key(text)
+        elif kind == "record":
+            text = f"{slug}:{text}"
+        if text and text in keys[kind]:
+            return True
+    return False
+
+
+def _person_rows(imp: Import, keys: dict[str, set[str]]) -> Iterator[tuple[str, int | str, dict]]:
+    """("file" or "error_report", row, record) of every row of the import's files that names the person."""
+    columns = _identity_columns(imp)
+    if not columns:
+        return
+    slug = imp.source.slug
+    if imp.file and not imp.blocking_problems and default_storage.exists(imp.file.name):
+        with _open(imp.file.name) as raw:
+            for row in readers.read_rows(raw, format=imp.format, encoding=imp.encoding, delimiter=imp.delimiter):
+                if row.record is not None and _matches(row.record, columns, keys, slug):
+                    yield "file", row.line, row.record
+    if imp.error_report and default_storage.exists(imp.error_report.name):
+        for report_row in _report_records(imp):
+            number, record = report_row
+            if _matches(record, columns, keys, slug):
+                yield "error_report", number, record
+
+
+def _report_records(imp: Import) -> Iterator[tuple[str, dict]]:
+    """The raw rows of the error report, read back as records (as far as they can be)."""
+    with default_storage.open(imp.error_report.name, "rb") as raw:
+        text = readers.open_text(raw, "utf-8")
+        try:
+            for entry in csv.DictReader(text):
+                raw_row = entry.get("raw") or ""
+                record = None
+                if imp.kind == Import.Kind.DATABASE or imp.format == Import.Format.JSONL:
+                    try:
+                        record = json.loads(raw_row)
+                    except ValueError:
+                        record = None
+                elif imp.columns:
+                    fields = next(csv.reader([raw_row], delimiter=imp.delimiter or ","), [])
+                    record = dict(zip(imp.columns, fields, strict=False))
+                if isinstance(record, dict):
+                    yield entry.get("row", ""), record
+        finally:
+            readers.release_text(text)
+
+
+def _imports_with_files():
+    return (Import.objects.select_related("source").exclude(file="", error_report="")
+            .order_by("id"))
+
+
+def imports_personal_data_export(profile) -> dict:
+    """The rows of uploaded files and error reports that name the person."""
+    keys = _profile_keys(profile)
+    rows = []
+    if any(keys.values()):
+        for imp in _imports_with_files():
+            for where, number, record in _person_rows(imp, keys):
+                rows.append({"import": imp.pk, "source": imp.source.slug, "name": imp.original_name, "in": where,
+                             "row": number, "record": record})
+    return {"import_rows": rows}
+
+
+def imports_personal_data_erase(profile) -> int:
+    """Delete every uploaded file and error report that names the person (the import keeps its counters and
+    says when its file was erased). Returns the number of files deleted."""
+    keys = _profile_keys(profile)
+    if not any(keys.values()):
+        return 0
+    deleted = 0
+    for imp in _imports_with_files():
+        if next(_person_rows(imp, keys), None) is None:
+            continue
+        if imp.is_active:
+            Import.objects.filter(pk=imp.pk).update(status=Import.Status.CANCELLED, finished_at=timezone.now())
+        for name in (imp.file.name, imp.error_report.name):
+            if name and default_storage.exists(name):
+                default_storage.delete(name)
+                deleted += 1
+        Import.objects.filter(pk=imp.pk).update(file="", error_report="", file_erased_at=timezone.now())
+    return deleted

@@ -68,6 +68,10 @@ def source_update(*, source: Source, actor=None, request=None, **changes) -> Sou
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if "settings" in changes:  # a database URL sent back masked (****) keeps its password (helper "connectors")
+        from ingestion.services.connectors import source_settings_incoming
+
+        changes["settings"] = source_settings_incoming(source, changes["settings"])
     changed = [name for name, value in changes.items() if getattr(source, name) != value]
     for name in changed:
         setattr(source, name, changes[name])

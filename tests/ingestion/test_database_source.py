@@ -275,7 +275,7 @@ def test_settings_page_pull_now_and_last_run(db_source, client, make_user, djang
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("ingestion:database-pull", args=[source.slug]), HTTP_HX_REQUEST="true")
-    assert response.status_code == 200
+    assert response.status_code == 204 and "importsChanged" in response["HX-Trigger"]
     run = Import.objects.get(source=source)
     assert run.status == "done" and run.rows_stored == 1
     html = client.get(url).content.decode()
