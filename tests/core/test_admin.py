@@ -50,15 +50,17 @@ def some_data(superuser_client):
 @pytest.mark.parametrize("model", our_models(), ids=lambda m: m._meta.label)
 def test_each_admin_page_of_each_model_renders(superuser_client, some_data, model):
     client, _ = superuser_client
-    info = (model._meta.app_label, model._meta.model_name)
-    model_admin = admin.site._registry[model]
-    changelist = client.get(reverse("admin:%s_%s_changelist" % info))
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    model_admin = admin.site._registry.get(model)
+    if model_admin is None:
+        pytest.fail(f"{model._meta.label} is not registered in the admin")
+    changelist = client.get(reverse(f"{prefix}_changelist"))
     assert changelist.status_code == 200
     if model_admin.search_fields:
-        assert client.get(reverse("admin:%s_%s_changelist" % info), {"q": "lena"}).status_code == 200
+        assert client.get(reverse(f"{prefix}_changelist"), {"q": "lena"}).status_code == 200
     request = changelist.wsgi_request
     if model_admin.has_add_permission(request):
-        assert client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+        assert client.get(reverse(f"{prefix}_add")).status_code == 200
     first = model._default_manager.first()
     if first is not None:
-        assert client.get(reverse("admin:%s_%s_change" % info, args=[first.pk])).status_code == 200
+        assert client.get(reverse(f"{prefix}_change", args=[first.pk])).status_code == 200
