@@ -79,7 +79,7 @@ def step_error_text(error) -> str:
 
 class PreviewForm(forms.Form):
     steps = forms.JSONField(required=False)
-    message = forms.JSONField(label="Sample message", error_messages={"required": "Paste a sample message."})
+    message = PrettyJSONField(label="Sample message", error_messages={"required": "Paste a sample message."})
 
     def clean_message(self):
         message = self.cleaned_data["message"]

@@ -197,8 +197,7 @@ class TransformationView(SourceMixin, CDPPageView):
                             for op, doc in transform_services.STEP_DOCS.items()],
                        derive_fns=transform_services.DERIVE_FNS,
                        default_region=(self.source.settings or {}).get("default_region") or "",
-                       preview_form=PreviewForm(initial={"message": json.dumps(sample, indent=2,
-                                                                               ensure_ascii=False)}),
+                       preview_form=PreviewForm(initial={"message": sample}),
                        sample_is_real=sample_is_real)
         return context
 
