@@ -17,3 +17,7 @@ class InboxMessageAdmin(admin.ModelAdmin):
     list_filter = ["status", "type", "source"]
     search_fields = ["message_id"]
     readonly_fields = ["received_at", "processed_at"]
+
+
+# Tracking plans, violations and transformations register themselves (ingestion/admin_plans.py).
+from ingestion import admin_plans  # noqa: E402, F401

@@ -393,3 +393,18 @@ def test_ui_violations_and_replay(shop, client, make_user, django_capture_on_com
     assert b"1 blocked message replayed" in response.content
     assert "violations-changed" in response.headers["HX-Trigger"]
     assert InboxMessage.objects.get().status == "rejected"  # the plan is unchanged: blocked again
+
+
+def test_admin_saves_plans_through_the_service(shop, client, db):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only"))
+    url = "/admin/ingestion/trackingplan/add/"
+    response = client.post(url, {"source": shop.pk, "mode": "block", "unplanned": "allow",
+                                 "events": '{"Order": {"type": "numbr"}}', "identify_schema": "null"})
+    assert response.status_code == 200
+    assert b"not a valid JSON Schema" in response.content
+    response = client.post(url, {"source": shop.pk, "mode": "block", "unplanned": "allow",
+                                 "events": json.dumps({"Order": ORDER}), "identify_schema": "null"})
+    assert response.status_code == 302
+    assert TrackingPlan.objects.get(source=shop).version == 1
