@@ -18,9 +18,11 @@ def test_the_ci_script_is_strict_executable_bash():
 
 
 def test_the_ci_script_runs_both_suites_then_the_linters():
+    """Both suites run side by side (one per core), each with its own var/ and database, then the linters."""
     text = SCRIPT.read_text()
-    postgres = text.index('DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$BROKER_URL" make test')
-    embedded = text.index("env -u DATABASE_URL -u CELERY_BROKER_URL")
+    assert 'make test >"$LOGS/$name.log"' in text
+    postgres = text.index('run_suite postgres DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$BROKER_URL"')
+    embedded = text.index("run_suite embedded -u DATABASE_URL -u CELERY_BROKER_URL")
     ruff = text.index(".venv/bin/ruff check .")
     contracts = text.index(".venv/bin/lint-imports")
     assert postgres < embedded < ruff < contracts
