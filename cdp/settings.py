@@ -187,9 +187,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # One name for a choice set that several fields share (values and labels, so that settings import no app).
+    # One name for a choice set that several fields or serializers share. Dotted paths, imported only when the
+    # schema is generated (like INSTALLED_APPS, a string is no import of an app).
     "ENUM_NAME_OVERRIDES": {
-        "PlanModeEnum": [("allow", "Allow"), ("flag", "Flag"), ("block", "Block")],  # TrackingPlan.mode, .unplanned
+        "PlanModeEnum": "ingestion.models.plans.TrackingPlan.Mode",  # .mode and .unplanned
+        "SourceKindEnum": "ingestion.models.sources.Source.Kind",  # Source, SourceCreate, PatchedSource
     },
 }
 
