@@ -159,11 +159,12 @@ def _time(value, field: str, errors: dict) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        errors[field] = ["Must be an ISO-8601 date-time string."]
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        errors[field] = ["Must be an ISO-8601 date-time string (years 1 to 9999, in UTC)."]
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -252,8 +253,12 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime,
     # Clock skew: the client's clock is off by (sentAt - receivedAt); its timestamp is corrected by as much.
     client_time = timestamp or original
     if client_time is not None and sent_at is not None:
+        try:
+            corrected = received_at - (sent_at - client_time)
+        except OverflowError:
+            return {"sentAt": ["Too far from the timestamp to correct the clock skew."]}
         message.setdefault("originalTimestamp", message.get("timestamp") or _iso(client_time))
-        message["timestamp"] = _iso(received_at - (sent_at - client_time))
+        message["timestamp"] = _iso(corrected)
     elif client_time is None:
         message["timestamp"] = _iso(received_at)
     if batch_sent_at is not None and "sentAt" not in message:

@@ -102,7 +102,7 @@ def parse_timestamp(value) -> datetime:
         raise ValueError("not a date-time")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed.astimezone(UTC)  # OverflowError for a date-time out of range
 
 
 def _identity_value(value, path: str) -> str:
@@ -185,8 +185,8 @@ def message_to_observation(message: dict, *, source: Source) -> Observation:
     raw_time = message.get("timestamp") or message.get("originalTimestamp") or message.get("receivedAt")
     try:
         timestamp = parse_timestamp(raw_time) if raw_time else timezone.now()
-    except (TypeError, ValueError):
-        raise MessageInvalid("timestamp is not an ISO-8601 date-time.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise MessageInvalid("timestamp is not an ISO-8601 date-time (years 1 to 9999).") from None
 
     event_type, event_name, event_properties = None, "", {}
     if kind == "track":

@@ -5,7 +5,7 @@ import base64
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.test import Client
@@ -198,6 +198,15 @@ def test_batch_sent_at_corrects_each_message(source):
         assert abs(gap - timedelta(seconds=seconds)) < timedelta(milliseconds=2)
 
 
+def test_extreme_dates_are_named_not_a_crash(source):
+    error = assert_error(post("/v1/track", {**CALLS["track"], "timestamp": "0001-01-01T00:00:00+01:00"},
+                              key=source.key), 400)
+    assert "timestamp" in error["fields"]
+    error = assert_error(post("/v1/track", {**CALLS["track"], "timestamp": "0001-01-01T00:00:00Z",
+                                            "sentAt": "9999-12-31T00:00:00Z"}, key=source.key), 400)
+    assert "sentAt" in error["fields"]
+
+
 def test_without_sent_at_the_timestamp_is_kept_and_without_one_it_is_received_at(source):
     post("/v1/batch", {"batch": [{"type": "track", **CALLS["track"], "timestamp": "2024-03-01T10:00:00Z"},
                                  {"type": "track", **CALLS["track"]}]}, key=source.key)
@@ -369,7 +378,9 @@ json_values = st.recursive(
 )
 FIELDS = ["type", "userId", "anonymousId", "event", "name", "traits", "properties", "context", "timestamp",
           "sentAt", "originalTimestamp", "messageId", "integrations", "groupId", "previousId", "writeKey"]
-messages = st.dictionaries(st.sampled_from(FIELDS), json_values | st.sampled_from(
+date_times = st.builds(lambda moment, hours: moment.replace(tzinfo=timezone(timedelta(hours=hours))).isoformat(),
+                       st.datetimes(), st.integers(min_value=-12, max_value=14))
+messages = st.dictionaries(st.sampled_from(FIELDS), json_values | date_times | st.sampled_from(
     ["u-1", "track", "identify", "2024-01-01T00:00:00Z", "", {"traits": {"email": "x"}}]), max_size=8)
 ENDPOINTS = ["identify", "track", "page", "screen", "group", "alias", "batch"]
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -421,3 +432,41 @@ def test_fuzz_random_batches_account_for_every_message(source, batch, extra):
 def test_fuzz_random_bytes(source, raw):
     _check_answer(post("/v1/batch", raw, key=source.key, raw=True))
     _check_answer(post("/v1/track", raw, key=source.key, raw=True, HTTP_CONTENT_ENCODING="gzip"))
+
+
+# --- the real Segment library against a live server ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_segment_analytics_python_works_unchanged(live_server, compress):
+    from segment.analytics import Client as SegmentClient
+
+    from profiles.models import Identity
+
+    source, key = source_create(name="Python backend", kind="http", channel="app")
+    errors = []
+    client = SegmentClient(write_key=key, host=live_server.url, gzip=compress, max_retries=1,
+                           on_error=lambda error, batch: errors.append(error))
+    client.identify("user-42", {"email": "Grace@Example.com", "name": "Grace"})
+    client.track("user-42", "Order Completed", {"total": 99.5, "currency": "EUR"},
+                 context={"consent": {"marketing": True}})
+    client.page("user-42", "Docs", "Install", {"url": "https://example.com/docs/install"})
+    client.screen(anonymous_id="device-7", name="Home")
+    client.alias("device-7", "user-42")
+    client.flush()
+    client.join()
+    assert errors == []
+
+    messages = list(InboxMessage.objects.filter(source=source).order_by("id"))
+    assert sorted(m.type for m in messages) == ["alias", "identify", "page", "screen", "track"]
+    assert {m.status for m in messages} == {"processed"}, [(m.type, m.reason) for m in messages]
+    profile = Identity.objects.get(type="user_id", value="user-42").profile
+    assert profile.identities.filter(type="email", value="grace@example.com").exists()
+    assert profile.traits["name"] == "Grace"
+    events = {e.type: e for e in profile.events.all()}
+    assert events["track"].name == "Order Completed" and events["track"].properties["total"] == 99.5
+    assert events["track"].context["consent"] == {"marketing": True}
+    assert events["track"].channel == "app"
+    assert events["page"].name == "Install"
+    assert set(events) == {"identify", "track", "page"}
