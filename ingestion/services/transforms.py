@@ -127,7 +127,7 @@ def _plain_email(text: str) -> bool:
             and not any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def normalize_email(value: str) -> str:
     text = value.strip().lower()
     if not text:
@@ -144,7 +144,7 @@ def _without(reason: str, value: str) -> str:
     return reason.replace(value, "the value")[:200]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def normalize_phone(value: str, region: str | None) -> str:
     text = value.strip()
     if not text:
@@ -180,7 +180,7 @@ def _name_word(word: str, first: bool, only: bool) -> str:
     return lower.capitalize()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def normalize_name(value: str) -> str:
     words = value.split()
     if not words:
