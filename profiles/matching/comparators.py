@@ -73,7 +73,7 @@ _BYTE = np.uint64(0xFF)
 _U32 = np.uint64(32)
 
 
-def _bounded(f: EncodedField, ca: np.ndarray, cb: np.ndarray, may_reach) -> np.ndarray:
+def _bounded(f: EncodedField, ca: np.ndarray, cb: np.ndarray, may_reach, *, prefix: bool = True) -> np.ndarray:
     """``may_reach(prefix, common, la, lb)`` on an upper bound of the characters each pair shares: first from the
     distinct characters (cheap), then, for the pairs that pass, from the closer count. Pairs with a key too long
     to be profiled always pass."""
@@ -85,11 +85,14 @@ def _bounded(f: EncodedField, ca: np.ndarray, cb: np.ndarray, may_reach) -> np.n
     lb = ((mb >> _U32) & _BYTE).astype(np.int32)
     common = np.bitwise_count(pa[:, 0] & pb[:, 0]).astype(np.int32)
     common += np.minimum((ma >> np.uint64(40)) & _BYTE, (mb >> np.uint64(40)) & _BYTE).astype(np.int32)
-    x = (ma ^ mb) & np.uint64(0xFFFFFFFF)
-    prefix = ((x & _BYTE) == 0).astype(np.int32)
-    prefix += (x & np.uint64(0xFFFF)) == 0
-    prefix += (x & np.uint64(0xFFFFFF)) == 0
-    prefix += x == 0
+    if prefix:  # the common prefix, up to four characters (Jaro-Winkler's bonus)
+        x = (ma ^ mb) & np.uint64(0xFFFFFFFF)
+        prefix = ((x & _BYTE) == 0).astype(np.int32)
+        prefix += (x & np.uint64(0xFFFF)) == 0
+        prefix += (x & np.uint64(0xFFFFFF)) == 0
+        prefix += x == 0
+    else:
+        prefix = np.zeros(ca.size, dtype=np.int32)
     complete = (la != INCOMPLETE) & (lb != INCOMPLETE)
     passed = ~complete | may_reach(prefix, common, la, lb)
     closer = np.flatnonzero(passed & complete)
@@ -124,7 +127,8 @@ def _edit_lower_bound(common, la, lb) -> np.ndarray:
 
 def may_reach_distance(f: EncodedField, ca: np.ndarray, cb: np.ndarray, limit: int) -> np.ndarray:
     """False where the (Levenshtein or OSA) distance must exceed ``limit``."""
-    return _bounded(f, ca, cb, lambda prefix, common, la, lb: _edit_lower_bound(common, la, lb) <= limit)
+    return _bounded(f, ca, cb, lambda prefix, common, la, lb: _edit_lower_bound(common, la, lb) <= limit,
+                    prefix=False)
 
 
 def may_reach_similarity(f: EncodedField, ca: np.ndarray, cb: np.ndarray, cutoff: float) -> np.ndarray:
@@ -133,7 +137,7 @@ def may_reach_similarity(f: EncodedField, ca: np.ndarray, cb: np.ndarray, cutoff
     def test(prefix, common, la, lb):
         return 1.0 - _edit_lower_bound(common, la, lb) / np.maximum(np.maximum(la, lb), 1) >= cutoff - BOUND_SLACK
 
-    return _bounded(f, ca, cb, test)
+    return _bounded(f, ca, cb, test, prefix=False)
 
 
 def _number(value, path: str, low: float, high: float, *, integer: bool = False) -> float:

@@ -206,8 +206,20 @@ class EncodedRecords:
     fields: dict[str, EncodedField]
     n_a: int | None = None  # linking: records [0, n_a) are side A, [n_a, n) side B
 
+    _matrices: dict = field(default_factory=dict, repr=False)
+
     def __getitem__(self, name: str) -> EncodedField:
         return self.fields[name]
+
+    def code_matrix(self, names: Sequence[str]) -> np.ndarray:
+        """(n, len(names)) int32: the codes of those fields, one row per record (built once)."""
+        key = tuple(names)
+        matrices = self.__dict__.setdefault("_matrices", {})
+        matrix = matrices.get(key)
+        if matrix is None:
+            matrix = matrices[key] = np.ascontiguousarray(np.stack([self.fields[n].codes for n in names],
+                                                                         axis=1))
+        return matrix
 
 
 def _encode_column(name: str, kind: str, column: Sequence, options: Mapping) -> EncodedField:

@@ -69,10 +69,13 @@ def field_levels(enc: EncodedRecords, a: np.ndarray, b: np.ndarray, rules: Match
     phonetically; the crosswise levels are kept when they carry more weight."""
     tables = tables or [f.weight_table() for f in rules.fields]
     position = {f.name: j for j, f in enumerate(rules.fields)}
+    # One row of codes per record: two row gathers per pair instead of two per field and pair.
+    matrix = enc.code_matrix([f.name for f in rules.fields])
+    columns_a = np.take(matrix, a, axis=0).T.copy()  # (fields, pairs): each field's codes contiguous
+    columns_b = np.take(matrix, b, axis=0).T.copy()
     levels = []
-    for f in rules.fields:
-        encoded = enc[f.name]
-        levels.append(f.comparator.compare(encoded, encoded.codes[a], encoded.codes[b]))
+    for j, f in enumerate(rules.fields):
+        levels.append(f.comparator.compare(enc[f.name], columns_a[j], columns_b[j]))
     swapped = np.zeros(a.size, dtype=bool)
     for x, y in rules.swaps:
         jx, jy = position[x], position[y]
@@ -80,8 +83,7 @@ def field_levels(enc: EncodedRecords, a: np.ndarray, b: np.ndarray, rules: Match
         todo = np.flatnonzero((levels[jx] != 0) & (levels[jy] != 0))
         if not todo.size:
             continue
-        a_t, b_t = a[todo], b[todo]
-        xa, yb, ya, xb = ex.codes[a_t], ey.codes[b_t], ey.codes[a_t], ex.codes[b_t]
+        xa, yb, ya, xb = columns_a[jx][todo], columns_b[jy][todo], columns_a[jy][todo], columns_b[jx][todo]
         worth = _cheap_agree(ex, xa, yb) | _cheap_agree(ex, ya, xb)
         todo, xa, yb, ya, xb = todo[worth], xa[worth], yb[worth], ya[worth], xb[worth]
         if not todo.size:
@@ -113,6 +115,7 @@ def match_weights(enc: EncodedRecords, ia: np.ndarray, ib: np.ndarray, rules: Ma
     tables = [f.weight_table() for f in rules.fields]
     out = np.empty(ia.size, dtype=np.float64)
     precompute(enc.fields, rules)  # no lazy feature computation inside the threads
+    enc.code_matrix([f.name for f in rules.fields])
 
     def run(start: int) -> None:
         a, b = ia[start:start + chunk_size], ib[start:start + chunk_size]
