@@ -12,7 +12,7 @@ Modules: ``normalize`` (text, names, nicknames, addresses, phones, dates), ``com
 ``scoring`` (weights, probabilities, matches with evidence), ``estimate`` (EM for m/u without labels).
 """
 
-from profiles.matching.blocking import BlockingStats, candidate_pairs
+from profiles.matching.blocking import BlockingStats, blocking_key_values, candidate_pairs
 from profiles.matching.encoding import EncodedRecords, encode, encode_link
 from profiles.matching.errors import RuleError
 from profiles.matching.estimate import Estimate, estimate_parameters
@@ -39,6 +39,7 @@ __all__ = [
     "MatchRules",
     "MatchRun",
     "RuleError",
+    "blocking_key_values",
     "candidate_pairs",
     "default_rules",
     "encode",

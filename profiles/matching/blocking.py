@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profiles.matching.encoding import EncodedRecords
-from profiles.matching.rules import BlockingKey, MatchRules
+from profiles.matching.encoding import EncodedRecords, encode, feature_text
+from profiles.matching.rules import BlockingKey, MatchRules, load_rules
 
 logger = logging.getLogger("profiles.matching")
 
@@ -168,3 +168,27 @@ def candidate_pairs(enc: EncodedRecords, rules: MatchRules) -> tuple[np.ndarray,
     stats.candidate_pairs = int(codes.size)
     n = max(enc.n, 1)
     return codes // n, codes % n, stats
+
+
+SEPARATOR = "\x1f"
+
+
+def blocking_key_values(records, rules) -> list[dict[str, str | None]]:
+    """Per record, the value of every blocking key as text (None when a part is missing), for a store that
+    finds the candidates of a new record by looking up records with an equal value of any key — the incremental
+    path, where the other records are not in memory. Equal texts mean the same block as ``candidate_pairs``."""
+    rules = load_rules(rules)
+    enc = encode(records, rules)
+    out: list[dict[str, str | None]] = [{} for _ in range(enc.n)]
+    for key in rules.blocking:
+        columns = []
+        for field_name, feature in key.parts:
+            f = enc[field_name]
+            texts = np.empty(len(f.keys) + 1, dtype=object)  # the extra last slot: a missing value (code -1)
+            texts[:-1] = [feature_text(feature, k, v) for k, v in zip(f.keys, f.values, strict=True)]
+            texts[-1] = ""
+            columns.append(texts[f.codes])
+        for i in range(enc.n):
+            parts = [column[i] for column in columns]
+            out[i][key.name] = SEPARATOR.join(parts) if all(parts) else None
+    return out

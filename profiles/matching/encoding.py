@@ -122,6 +122,39 @@ def _factorize(strings: Sequence[str]) -> np.ndarray:
     return np.fromiter((vocab.setdefault(s, len(vocab) - 1) for s in strings), dtype=np.int32, count=len(strings))
 
 
+CATEGORICAL = frozenset({"", "cologne", "nysiis", "metaphone", "initial", "local", "domain", "year", "month_day"})
+
+
+def feature_text(feature: str, key: str, value) -> str:
+    """A derived key of one normalized value, as text ("" when there is none): what blocking keys are made of.
+    ``feature`` is "" (the key itself), "cologne", "nysiis", "metaphone", "initial", "prefixN", "suffixN", and
+    for emails "local" / "domain", for dates "year" / "month_day"."""
+    if feature == "":
+        return key
+    if feature == "cologne":
+        return nz.cologne(key)
+    if feature == "nysiis":
+        return nz.nysiis(key)
+    if feature == "metaphone":
+        return nz.metaphone(key)
+    if feature == "initial":
+        return key[:1]
+    if feature.startswith("prefix"):
+        return key[: int(feature[6:])]
+    if feature.startswith("suffix"):
+        n = int(feature[6:])
+        return key[-n:] if len(key) >= n else ""
+    if feature == "local":
+        return value.local
+    if feature == "domain":
+        return value.domain
+    if feature == "year":
+        return f"{value.year:04d}"
+    if feature == "month_day":
+        return f"{value.month:02d}{value.day:02d}"
+    raise ValueError(f"unknown feature {feature!r}")
+
+
 @dataclass
 class EncodedField:
     name: str
@@ -145,30 +178,14 @@ class EncodedField:
 
     def _compute(self, name: str):
         keys = self.keys
-        if name == "cologne":
-            return _factorize([nz.cologne(k) for k in keys])
-        if name == "nysiis":
-            return _factorize([nz.nysiis(k) for k in keys])
-        if name == "metaphone":
-            return _factorize([nz.metaphone(k) for k in keys])
-        if name == "initial":
-            return _factorize([k[:1] for k in keys])
-        if name.startswith("prefix"):
-            n = int(name[6:])
-            return _factorize([k[:n] for k in keys])
-        if name.startswith("suffix"):
-            n = int(name[6:])
-            return _factorize([k[-n:] if len(k) >= n else "" for k in keys])
+        if name in CATEGORICAL or name.startswith(("prefix", "suffix")):
+            return _factorize([feature_text(name, k, v) for k, v in zip(keys, self.values, strict=True)])
         if name == "nickname":
             slots = np.full((len(keys), nz.NICKNAME_SLOTS), -1, dtype=np.int32)
             for i, k in enumerate(keys):
                 groups = (nz.NICKNAME_INDEX.get(k) or nz.NICKNAME_INDEX.get(k.split()[0], ())) if k else ()
                 slots[i, : len(groups)] = groups
             return slots
-        if name == "local":
-            return _factorize([v.local for v in self.values])
-        if name == "domain":
-            return _factorize([v.domain for v in self.values])
         if name == "parts":
             v = self.values
             return {
@@ -178,11 +195,6 @@ class EncodedField:
                 "ymd": np.fromiter((p.as_int for p in v), np.int64, len(v)),
                 "ordinal": np.fromiter((p.ordinal for p in v), np.int64, len(v)),
             }
-        if name == "year":
-            return self.feature("parts")["year"].copy()
-        if name == "month_day":
-            parts = self.feature("parts")
-            return (parts["month"] * 100 + parts["day"]).astype(np.int32)
         if name == "value":
             return np.asarray(self.values, dtype=np.float64)
         if name == "datepack":

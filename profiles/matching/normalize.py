@@ -222,7 +222,10 @@ def normalize_postcode(value) -> str:
     """Upper-case letters and digits only: "sw1a 1aa" -> "SW1A1AA", "D-80331" -> "D80331"."""
     if value is None:
         return ""
-    return "".join(ch for ch in _ascii(str(value)).upper() if ch.isalnum())
+    text = str(value)
+    if text.isascii() and text.isalnum():  # the common case, quickly
+        return text.upper()
+    return "".join(ch for ch in _ascii(text).upper() if ch.isalnum())
 
 
 def normalize_identifier(value) -> str:

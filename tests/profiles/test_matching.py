@@ -509,3 +509,42 @@ def test_bounds_used_as_filters_give_the_levels_of_the_full_metric(comparator, k
     expected[(field.codes[ia] < 0) | (field.codes[ib] < 0)] = -1
     assert (levels == expected).all()
     assert set(range(len(f.levels))) <= set(levels.tolist())  # every level occurs: the check means something
+
+
+def test_missing_and_odd_values_are_read_without_losing_the_record():
+    rules = default_rules()
+    records = [
+        {**ANNA, "phone": float("nan"), "email": "   ", "street": ["Lindenallee", "4"]},  # a list: read as text
+        {**ANNA, "birth_date": "not a date", "postcode": 50667, "house_number": 4},
+    ]
+    enc = encode(records, rules)
+    assert enc["phone"].codes.tolist() == [-1, enc["phone"].codes[1]]
+    assert enc["email"].codes[0] == -1
+    assert enc["birth_date"].codes[1] == -1  # unreadable: missing, so it neither helps nor hurts
+    assert enc["postcode"].keys[enc["postcode"].codes[1]] == "50667"
+    matches = find_matches(records, rules)
+    assert len(matches) == 1 and matches[0].evidence["birth_date"]["level"] == "missing"
+
+
+def test_blocking_key_values_put_the_same_records_together_as_blocking():
+    from profiles.matching import blocking_key_values
+
+    people = _people(150)
+    records = people + _duplicates(people)
+    rules = default_rules()
+    values = blocking_key_values(records, rules)
+    assert values[0]["email"] is None or values[0]["email"] == "person0@example.org"
+    # Pairs sharing a key value are exactly the candidate pairs (no block is large enough to be skipped here).
+    shared = set()
+    for key in rules.blocking:
+        groups: dict[str, list[int]] = {}
+        for i, record_values in enumerate(values):
+            if record_values[key.name] is not None:
+                groups.setdefault(record_values[key.name], []).append(i)
+        for members in groups.values():
+            shared.update((a, b) for x, a in enumerate(members) for b in members[x + 1:])
+    ia, ib, _ = candidate_pairs(encode(records, rules), rules)
+    assert shared == set(zip(ia.tolist(), ib.tolist(), strict=True))
+    anna = blocking_key_values([ANNA], rules)[0]
+    assert anna["last_name_phonetic_birth_year"] == nz.cologne("schneider") + "\x1f1985"
+    assert anna["phone_suffix"] == "5551234"
