@@ -142,18 +142,6 @@ def _identity_keys(obs: Observation, assigned: dict) -> list[tuple[str, str]]:
     return keys
 
 
-def _identities_known(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    by_type: dict[str, list[str]] = {}
-    for identity_type, value in keys:
-        by_type.setdefault(identity_type, []).append(value)
-    query = Q()
-    for identity_type, values in by_type.items():
-        query |= Q(type=identity_type, value__in=values)
-    if not query:
-        return {}
-    return {(t, v): p for t, v, p in Identity.objects.filter(query).values_list("type", "value", "profile_id")}
-
-
 def _merge_traits(traits: dict, new: dict) -> bool:
     changed = False
     for key, value in new.items():
@@ -201,9 +189,7 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
     existing_ids = sorted({ref for ref in refs if ref > 0})
     state: dict[int, dict] = {}
     if existing_ids:
-        rows = (Profile.objects.select_for_update().filter(id__in=existing_ids).order_by("id")
-                .values_list("id", "traits", "first_seen_at", "last_seen_at"))
-        for pk, traits, first_seen, last_seen in rows:
+        for pk, traits, first_seen, last_seen in _profiles_lock(existing_ids):
             state[pk] = {"traits": dict(traits or {}), "first": first_seen, "last": last_seen, "changed": False}
         if len(state) != len(existing_ids):
             raise _IdentityConflict  # a profile went away meanwhile (erased); resolve again
@@ -223,10 +209,8 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
     real: dict[int, int] = {ref: ref for ref in existing_ids}
     if new_count:
         refs_new = list(range(-1, -new_count - 1, -1))
-        created = Profile.objects.bulk_create([
-            Profile(traits=state[ref]["traits"], first_seen_at=state[ref]["first"], last_seen_at=state[ref]["last"])
-            for ref in refs_new])
-        real.update({ref: profile.pk for ref, profile in zip(refs_new, created, strict=True)})
+        created = _profiles_create([state[ref] for ref in refs_new], now)
+        real.update(dict(zip(refs_new, created, strict=True)))
 
     if new_identities:
         rows = sorted(((key[0], key[1], real[ref], source[:64]) for key, ref, source in new_identities))
@@ -237,20 +221,97 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
     if changed:
         _profiles_update(changed, now)
 
-    events = [Event(profile_id=real[ref], type=obs.event_type, name=obs.event_name[:200], channel=obs.channel[:32],
-                    properties=obs.properties, context=obs.context, timestamp=obs.timestamp, source=obs.source[:64],
-                    message_id=obs.message_id[:128])
+    events = [(real[ref], obs.event_type, obs.event_name[:200], obs.channel[:32], obs.properties, obs.context,
+               obs.timestamp, obs.source[:64], obs.message_id[:128])
               for obs, ref in zip(observations, refs, strict=True) if obs.event_type]
     if events:
-        Event.objects.bulk_create(events, batch_size=2000)
+        _events_insert(events, now)
 
     profile_ids = [real[ref] for ref in refs]
     profile_changed_on_commit(profile_ids)
     return profile_ids
 
 
+# --- bulk statements: one per step and batch; PostgreSQL gets constant statements with binary arrays ------------
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _pg_execute(sql: str, params: list) -> list[tuple]:
+    """Run a statement through a psycopg cursor with server-side binding, on Django's connection and in its
+    transaction: constant statements with binary array parameters (``unnest``), prepared by psycopg after a few
+    uses. Quoting thousands of parameters on the client, as the ORM does, costs more than the statements."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+_json_default = DjangoJSONEncoder().default
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _identities_known(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Which of these identities exist, and the profile each points to: one query for the whole batch."""
+    if not keys:
+        return {}
+    if _pg():
+        types, values = zip(*keys, strict=True)
+        rows = _pg_execute(
+            "SELECT i.type, i.value, i.profile_id FROM profiles_identity i "
+            "JOIN unnest(%b::text[], %b::text[]) AS u(t, v) ON i.type = u.t AND i.value = u.v",
+            [list(types), list(values)])
+        return {(t, v): p for t, v, p in rows}
+    by_type: dict[str, list[str]] = {}
+    for identity_type, value in keys:
+        by_type.setdefault(identity_type, []).append(value)
+    query = Q()
+    for identity_type, values in by_type.items():
+        query |= Q(type=identity_type, value__in=values)
+    return {(t, v): p for t, v, p in Identity.objects.filter(query).values_list("type", "value", "profile_id")}
+
+
+def _profiles_lock(ids: list[int]) -> list[tuple[int, dict, datetime | None, datetime | None]]:
+    """Lock and read the given profiles, in id order (so that concurrent batches never deadlock on them)."""
+    if _pg():
+        rows = _pg_execute("SELECT id, traits::text, first_seen_at, last_seen_at FROM profiles_profile "
+                           "WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE", [ids])
+        return [(pk, json.loads(traits) if traits else {}, first, last) for pk, traits, first, last in rows]
+    return list(Profile.objects.select_for_update().filter(id__in=ids).order_by("id")
+                .values_list("id", "traits", "first_seen_at", "last_seen_at"))
+
+
+def _profiles_create(entries: list[dict], now: datetime) -> list[int]:
+    """Insert new profiles; returns their ids in the same order."""
+    if _pg():
+        rows = _pg_execute(
+            "INSERT INTO profiles_profile (created_at, updated_at, first_seen_at, last_seen_at, traits) "
+            "SELECT %b, %b, f, l, t::jsonb FROM unnest(%b::timestamptz[], %b::timestamptz[], %b::text[]) "
+            "AS u(f, l, t) RETURNING id",
+            [now, now, [e["first"] for e in entries], [e["last"] for e in entries],
+             [_json(e["traits"]) for e in entries]])
+        return [row[0] for row in rows]
+    created = Profile.objects.bulk_create([Profile(traits=e["traits"], first_seen_at=e["first"],
+                                                   last_seen_at=e["last"]) for e in entries])
+    return [profile.pk for profile in created]
+
+
 def _identities_insert(rows: list[tuple[str, str, int, str]], now: datetime) -> int:
     """Insert identities, skipping any that exist; returns how many were new."""
+    if _pg():
+        types, values, profiles, sources = (list(column) for column in zip(*rows, strict=True))
+        return len(_pg_execute(
+            "INSERT INTO profiles_identity (type, value, profile_id, source, first_seen_at, last_seen_at) "
+            "SELECT t, v, p, s, %b, %b FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) "
+            "AS u(t, v, p, s) ON CONFLICT (type, value) DO NOTHING RETURNING id",
+            [now, now, types, values, profiles, sources]))
     table = connection.ops.quote_name(Identity._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
     inserted = 0
@@ -267,23 +328,35 @@ def _identities_insert(rows: list[tuple[str, str, int, str]], now: datetime) -> 
 
 
 def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Profile._meta.db_table)
-        for start in range(0, len(changed), 5000):
-            chunk = changed[start:start + 5000]
-            values = ", ".join(["(%s::bigint, %s::jsonb, %s::timestamptz, %s::timestamptz)"] * len(chunk))
-            params = [now]
-            for pk, entry in chunk:
-                params += [pk, json.dumps(entry["traits"], cls=DjangoJSONEncoder), entry["first"], entry["last"]]
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {table} AS p SET traits = v.traits, first_seen_at = v.f, last_seen_at = v.l, "
-                    f"updated_at = %s FROM (VALUES {values}) AS v(id, traits, f, l) WHERE p.id = v.id", params)
-    else:
-        Profile.objects.bulk_update(
-            [Profile(pk=pk, traits=entry["traits"], first_seen_at=entry["first"], last_seen_at=entry["last"],
-                     updated_at=now) for pk, entry in changed],
-            ["traits", "first_seen_at", "last_seen_at", "updated_at"], batch_size=500)
+    if _pg():
+        _pg_execute(
+            "UPDATE profiles_profile AS p SET traits = u.t::jsonb, first_seen_at = u.f, last_seen_at = u.l, "
+            "updated_at = %b FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::timestamptz[]) "
+            "AS u(id, t, f, l) WHERE p.id = u.id",
+            [now, [pk for pk, _ in changed], [_json(e["traits"]) for _, e in changed],
+             [e["first"] for _, e in changed], [e["last"] for _, e in changed]])
+        return
+    Profile.objects.bulk_update(
+        [Profile(pk=pk, traits=entry["traits"], first_seen_at=entry["first"], last_seen_at=entry["last"],
+                 updated_at=now) for pk, entry in changed],
+        ["traits", "first_seen_at", "last_seen_at", "updated_at"], batch_size=500)
+
+
+def _events_insert(rows: list[tuple], now: datetime) -> None:
+    """rows: (profile_id, type, name, channel, properties, context, timestamp, source, message_id)."""
+    if _pg():
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        columns[4] = [_json(value) for value in columns[4]]
+        columns[5] = [_json(value) for value in columns[5]]
+        _pg_execute(
+            "INSERT INTO profiles_event (profile_id, type, name, channel, properties, context, timestamp, "
+            "received_at, source, message_id) SELECT p, t, n, c, pr::jsonb, cx::jsonb, ts, %b, s, m FROM unnest("
+            "%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], "
+            "%b::text[], %b::text[]) AS u(p, t, n, c, pr, cx, ts, s, m)", [now, *columns])
+        return
+    Event.objects.bulk_create([Event(profile_id=p, type=t, name=n, channel=c, properties=pr, context=cx,
+                                     timestamp=ts, source=src, message_id=m)
+                               for p, t, n, c, pr, cx, ts, src, m in rows], batch_size=2000)
 
 
 # --- personal data (registered in the cdp.core registry) -----------------------------------------------------

@@ -19,7 +19,7 @@ class InboxMessage(models.Model):
     message_id = models.CharField(max_length=128)
     type = models.CharField(max_length=16)
     payload = models.JSONField()
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -366,6 +367,22 @@ def test_a_corrected_message_with_the_id_of_a_rejected_one_is_accepted(source):
     assert post("/v1/track", {"userId": "u", "event": "Fixed", "messageId": "fix-me"},
                 key=source.key).status_code == 200
     assert [m.message_id for m in stored(source, "pending")] == ["fix-me"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="kills a PostgreSQL backend (DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_kept_alive_database_connection_is_replaced_without_losing_the_message():
+    import psycopg
+
+    source, key = source_create(name="Web", kind="http")
+    assert post("/v1/track", CALLS["track"], key=key).status_code == 200
+    backend = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432,
+                         autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    assert post("/v1/track", CALLS["track"], key=key).status_code == 200
+    assert InboxMessage.objects.filter(source=source).count() == 2
 
 
 # --- fuzzing ------------------------------------------------------------------------------------------------------
