@@ -286,7 +286,7 @@ class _BoundedLines:
             size = len(line)
             while True:
                 more = self.text.readline(65536)
-                size += len(more)
+                size += len(more.rstrip("\r\n"))
                 if not more or more[-1] in "\r\n":
                     break
             self.oversize = size

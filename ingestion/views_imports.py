@@ -225,7 +225,7 @@ class ImportMappingView(ImportDetailView):
 
     permission_required = "ingestion.change_import"
     http_method_names = ["post"]
-    partial = "mapping"
+    partial = "workbench"
 
     def post(self, request, slug, pk):
         source = source_of(slug, Source.Kind.FILE)

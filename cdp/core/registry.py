@@ -46,8 +46,11 @@ def export_all(profile) -> dict[str, dict]:
 
 
 def erase_all(profile) -> dict[str, int]:
-    """Erase the profile's personal data in every app. Returns the rows removed per app."""
-    return {handler.app_label: handler.erase(profile) for handler in _handlers.values()}
+    """Erase the profile's personal data in every app. Returns the rows removed per app.
+
+    The handlers run in the reverse order of registration (INSTALLED_APPS order): the higher layers find a
+    person's data by the profile's identities, so profiles, which registers first, erases them last."""
+    return {handler.app_label: handler.erase(profile) for handler in reversed(list(_handlers.values()))}
 
 
 # --- the core app's own handlers -----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 report, delete (with the file). Database pulls are imports too (kind "database"), read-only here.
 
     POST   /api/v1/imports/                 multipart: source (slug), file, [format, encoding, delimiter]
+                                            (400 naming the problem for an empty file, no header, duplicate
+                                            column names, or a file that is not UTF-8 without an encoding)
     GET    /api/v1/imports/?source=&status=&kind=
     GET    /api/v1/imports/{id}/            status and progress (rows read/stored/failed, percent, eta_seconds)
     GET    /api/v1/imports/{id}/preview/    the first rows, parsed, with their errors (?rows=, at most 100)
@@ -126,6 +128,11 @@ class ImportViewSet(PermissionMixin, mixins.ListModelMixin, mixins.RetrieveModel
                                          delimiter=data["delimiter"])
         except services.ImportProblem as problem:
             _raise(problem)
+        if imp.blocking_problems:
+            # Nothing can be done with such a file through the API: say why, and keep nothing.
+            messages = [problem["message"] for problem in imp.blocking_problems]
+            services.import_delete(imp=imp, user=request.user)
+            raise ValidationError({"file": messages})
         return Response(ImportSerializer(imp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):

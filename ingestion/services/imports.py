@@ -474,6 +474,8 @@ def rows_to_inbox(*, imp: Import, rows: Iterable[readers.Row], spec: dict, colle
 
     def flush() -> bool:
         if batch:
+            if not Import.objects.filter(pk=imp.pk, status=Import.Status.RUNNING).exists():
+                return False  # cancelled (or deleted) meanwhile: this batch is not stored
             result = inbox_store(source=imp.source, messages=batch)
             counters.stored += result.stored
             counters.duplicates += result.duplicates
