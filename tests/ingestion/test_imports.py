@@ -489,7 +489,7 @@ def test_api_upload_preview_mapping_start_status_errors_delete(api_as, file_sour
     errors = api.get(f"/api/v1/imports/{pk}/errors/")
     assert errors.status_code == 200
     assert "expected an integer" in b"".join(errors.streaming_content).decode()
-    assert api.get(f"/api/v1/imports/?source=crm&status=done").json()["count"] == 1
+    assert api.get("/api/v1/imports/?source=crm&status=done").json()["count"] == 1
 
     with django_capture_on_commit_callbacks(execute=True):
         assert api.delete(f"/api/v1/imports/{pk}/").status_code == 204
