@@ -41,6 +41,7 @@ def people(count: int, *, start: int = 0, days_ago: int = 0) -> None:
 
 @pytest.fixture
 def browser():
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -48,6 +49,9 @@ def browser():
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
+        # While Playwright's loop runs, Django keeps this test's connection apart (asgiref treats the thread as
+        # async); close it here, or PostgreSQL refuses to drop the test database at the end.
+        connections.close_all()
         browser.close()
 
 
