@@ -231,7 +231,7 @@ def database_settings_save(*, source: Source, url: str, table: str = "", query: 
         config.reset_at = timezone.now().isoformat()
     source.settings = given.settings = {**(source.settings or {}), "database": config.as_dict()}
     source.save(update_fields=["settings"])
-    audit_record(actor=user, action="source.database_settings", object_type="ingestion.Source", object_id=source.pk,
+    audit_record(actor=user, action="change", object_type="ingestion.Source", object_id=source.pk,
                  summary=f"Database settings of {source.slug}: {config.collection}, cursor {config.cursor_column}",
                  fields=["url", "table", "query", "cursor_column", "interval_minutes", "mapping"])
     return config
@@ -245,7 +245,7 @@ def database_cursor_reset(*, source: Source, user=None) -> None:
     config.reset_at = timezone.now().isoformat()
     source.settings = given.settings = {**(source.settings or {}), "database": config.as_dict()}
     source.save(update_fields=["settings"])
-    audit_record(actor=user, action="source.database_reset", object_type="ingestion.Source", object_id=source.pk,
+    audit_record(actor=user, action="change", object_type="ingestion.Source", object_id=source.pk,
                  summary=f"Reset the cursor of {source.slug}: the next pull reads every row")
 
 
@@ -408,7 +408,7 @@ def database_pull_enqueue(*, source: Source, user=None) -> Import:
                                     original_name=config.collection, cursor_column=config.cursor_column,
                                     mapping=config.mapping, created_by=user)
         if user is not None:
-            audit_record(actor=user, action="source.database_pull", object_type="ingestion.Source",
+            audit_record(actor=user, action="change", object_type="ingestion.Source",
                          object_id=source.pk, summary=f"Pull of {source.slug} queued")
         transaction.on_commit(lambda: _enqueue_pull(source.pk, run.pk))
     return run
@@ -577,7 +577,7 @@ def webhook_settings_save(*, source: Source, mapping: dict, records_path: str = 
     config = WebhookConfig(mapping=mapping, records_path=records_path)
     source.settings = given.settings = {**(source.settings or {}), "webhook": config.as_dict()}
     source.save(update_fields=["settings"])
-    audit_record(actor=user, action="source.webhook_settings", object_type="ingestion.Source", object_id=source.pk,
+    audit_record(actor=user, action="change", object_type="ingestion.Source", object_id=source.pk,
                  summary=f"Webhook mapping of {source.slug}: {len(mapping['fields'])} fields", fields=["mapping"])
     return config
 
