@@ -5,6 +5,7 @@ Set CDP_TEST_SOURCE_POSTGRES_URL to an admin URL of another server; without a re
 are skipped with the reason.
 """
 
+import html as html_module
 import logging
 import os
 from datetime import timedelta
@@ -291,3 +292,34 @@ def test_source_api_never_shows_the_password(db_source, api_as):
     response = api_as("Admin").get(f"/api/v1/sources/{source.pk}/")
     assert response.status_code == 200
     assert PASSWORD not in response.content.decode()
+
+
+def test_source_api_update_with_the_masked_url_keeps_the_password(db_source, api_as):
+    source, _ = db_source
+    api = api_as("Admin")
+    shown = api.get(f"/api/v1/sources/{source.pk}/").json()["settings"]
+    shown["database"]["interval_minutes"] = 5
+    response = api.patch(f"/api/v1/sources/{source.pk}/", {"settings": shown}, format="json")
+    assert response.status_code == 200 and PASSWORD not in response.content.decode()
+    source.refresh_from_db()
+    assert PASSWORD in source.settings["database"]["url"] and source.settings["database"]["interval_minutes"] == 5
+
+
+def test_connection_test_lists_columns_and_previews_messages(db_source, client, make_user):
+    source, connection = db_source
+    _insert(connection, ("ann@example.com", "Ann", "3"))
+    client.force_login(make_user("Admin"))
+    form = {"url": connectors.database_url_masked(source.settings["database"]["url"]), "table": "customers",
+            "query": "", "cursor_column": "updated_at", "interval_minutes": "15",
+            "statement_timeout_seconds": "30", "rows": "0", "message_type": "identify", "event": "",
+            "event_from": ""}
+    response = client.post(reverse("ingestion:database-test", args=[source.slug]), form, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "Connected: 5 columns" in html and 'value="visits"' in html
+    assert "&quot;email&quot;: &quot;ann@example.com&quot;" in html
+    assert PASSWORD not in html
+
+    response = client.post(reverse("ingestion:database-test", args=[source.slug]),
+                           dict(form, table="nope"), HTTP_HX_REQUEST="true")
+    assert 'relation "nope" does not exist' in html_module.unescape(response.content.decode())
