@@ -181,7 +181,7 @@ def demo_sources_ensure() -> dict[str, Source]:
 
 
 def demo_load(*, profiles: int, seed: int = 42, now: datetime | None = None, progress: Progress | None = None,
-              batch: int = BATCH, import_wait_seconds: float = 20.0) -> LoadSummary:
+              batch: int = BATCH, import_wait_seconds: float = 10.0) -> LoadSummary:
     """Generate ``profiles`` people and send their records through the real sources, imports and pipeline."""
     started = time.monotonic()
     now = now or timezone.now()

@@ -1,7 +1,6 @@
 """manage.py seed_demo: realistic multichannel demo data for a European retailer (see ingestion/demo)."""
 
 import logging
-import sys
 import time
 from datetime import datetime
 
@@ -13,14 +12,14 @@ from profiles.models import Profile
 
 
 class _Progress:
-    """One line on stderr, rewritten at most twice a second (a plain line each time when stderr is no terminal,
-    at most every 5 seconds)."""
+    """Progress on stderr: one line, rewritten at most twice a second on a terminal; otherwise a plain line at
+    most every 5 seconds."""
 
     def __init__(self, stream, verbosity: int):
         self.stream = stream
         self.enabled = verbosity > 0
         self.tty = stream.isatty()
-        self.started = time.monotonic()
+        self.started = self.stage_started = time.monotonic()
         self.last = 0.0
         self.stage = ""
 
@@ -32,22 +31,25 @@ class _Progress:
         if not new_stage and now - self.last < (0.5 if self.tty else 5.0) and done != total:
             return
         if new_stage and self.stage and self.tty:
-            self.stream.write("\n")
+            self.stream.write("\n", ending="")
+        if new_stage:
+            self.stage_started = now
         self.stage, self.last = stage, now
         elapsed = now - self.started
         if total:
-            rate = done / elapsed if elapsed else 0
+            in_stage = now - self.stage_started
+            rate = done / in_stage if in_stage > 0.5 else 0
             line = f"seed_demo: {stage}: {done:,}/{total:,} people ({100 * done // total}%), {elapsed:,.1f} s"
             if rate and done < total:
                 line += f", about {(total - done) / rate:,.0f} s left"
         else:
             line = f"seed_demo: {stage} ... {elapsed:,.1f} s"
-        self.stream.write(("\r" + line + " " * 8) if self.tty else line + "\n")
+        self.stream.write(("\r" + line + " " * 8) if self.tty else line + "\n", ending="")
         self.stream.flush()
 
     def end(self) -> None:
         if self.enabled and self.tty and self.stage:
-            self.stream.write("\n")
+            self.stream.write("\n", ending="")
             self.stream.flush()
 
 
@@ -86,7 +88,9 @@ class Command(BaseCommand):
             if verbosity:
                 self.stdout.write("seed_demo: profiles exist already; nothing to do (--if-empty).")
             return
-        progress = _Progress(sys.stderr, verbosity)
+        style = self.stderr.style_func
+        self.stderr.style_func = None  # progress is no error: not in red
+        progress = _Progress(self.stderr, verbosity)
         # Eager tasks log every run of the pipeline at INFO: too much for a seed; -v 2 shows them.
         task_log = logging.getLogger("celery.app.trace")
         task_log_level = task_log.level
@@ -103,6 +107,7 @@ class Command(BaseCommand):
         finally:
             progress.end()
             task_log.setLevel(task_log_level)
+            self.stderr.style_func = style
         totals = demo_counts()
         if bulk:
             self.stdout.write(
