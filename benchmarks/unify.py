@@ -206,12 +206,14 @@ class Generator:
         street_types = np.array([s.rsplit(" ", 1)[-1] for s in self.streets], dtype=object)
         spliced = self._splice(street_names, n) + " " + street_types[rng.integers(0, street_types.size, n)]
         street = np.where(rng.random(n) < 0.5, self.streets[rng.integers(0, self.streets.size, n)], spliced)
-        start, end = date(1920, 1, 1).toordinal(), date(2005, 12, 31).toordinal()
-        births = rng.integers(start, end + 1, n)
+        start = (np.datetime64("1920-01-01") - np.datetime64("1970-01-01")).astype(int)
+        end = (np.datetime64("2005-12-31") - np.datetime64("1970-01-01")).astype(int)
+        births = np.datetime_as_string(rng.integers(start, end + 1, n).astype("datetime64[D]"))
+        births = np.char.replace(births, "-", "").astype(object)
         return {
             "first_name": self.first[rng.integers(0, self.first.size, n)],
             "last_name": last,
-            "birth_date": np.array([date.fromordinal(int(d)).strftime("%Y%m%d") for d in births], dtype=object),
+            "birth_date": births,
             "street": street,
             "house_number": self.numbers[rng.integers(0, self.numbers.size, n)],
             "postcode": rng.integers(1000, 10000, n).astype(str).astype(object),

@@ -12,6 +12,7 @@ few pairs. Both take the codes of the two records of each pair (``codes[ia]``, `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -35,6 +36,14 @@ def _split(ca: np.ndarray, cb: np.ndarray, n_levels: int):
     return levels, np.flatnonzero(~(missing | exact))
 
 
+_local = threading.local()  # ``workers`` for rapidfuzz: 1 inside a thread of our own pool, else all cores
+
+
+def set_string_workers(workers: int) -> None:
+    """How many threads rapidfuzz may use for the string metrics called from this thread."""
+    _local.workers = workers
+
+
 # Similarities are compared with their thresholds with this much slack, so that a score that is exactly a
 # threshold in decimal (a Jaro-Winkler of 0.8) but a hair below it in binary still reaches it.
 EPSILON = 1e-9
@@ -50,8 +59,8 @@ def pair_scores(keys: np.ndarray, ca: np.ndarray, cb: np.ndarray, scorer, score_
     if score_cutoff is not None and not distance:
         # rapidfuzz drops scores at the cutoff's edge in its own arithmetic: ask for a little more, judge here.
         score_cutoff = max(score_cutoff - BOUND_SLACK, 0.0)
-    return process.cpdist(keys[ca], keys[cb], scorer=scorer, score_cutoff=score_cutoff, workers=-1,
-                          dtype=np.int32 if distance else np.float64)
+    return process.cpdist(keys[ca], keys[cb], scorer=scorer, score_cutoff=score_cutoff,
+                          workers=getattr(_local, "workers", -1), dtype=np.int32 if distance else np.float64)
 
 
 def similarity_levels(sims: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
@@ -216,6 +225,7 @@ class _Fuzzy(Comparator):
             self.distances = _descending(params["distances"], f"{path}.distances", 1, 50, integer=True,
                                          ascending=True)
             self.thresholds = None
+            self.measure = "distance"  # the evidence shows the edit count
             names = [f"{self.metric}<={d}" for d in self.distances]
         else:
             self.thresholds = _descending(params.get("thresholds"), f"{path}.thresholds", 0.0, 1.0)

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profiles.matching.blocking import BlockingStats, candidate_pairs
+from profiles.matching.comparators import set_string_workers
 from profiles.matching.encoding import EncodedRecords, encode, encode_link, precompute
 from profiles.matching.rules import MatchRules, load_rules
 
 CHUNK = 1 << 18
+STRING_WORKERS_IN_POOL = 1
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ def match_weights(enc: EncodedRecords, ia: np.ndarray, ib: np.ndarray, rules: Ma
     enc.code_matrix([f.name for f in rules.fields])
 
     def run(start: int) -> None:
+        if threads > 1:
+            set_string_workers(STRING_WORKERS_IN_POOL)
         a, b = ia[start:start + chunk_size], ib[start:start + chunk_size]
         levels, _ = field_levels(enc, a, b, rules, tables)
         total = np.full(a.size, rules.prior_weight, dtype=np.float64)

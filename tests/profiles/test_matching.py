@@ -548,3 +548,25 @@ def test_blocking_key_values_put_the_same_records_together_as_blocking():
     anna = blocking_key_values([ANNA], rules)[0]
     assert anna["last_name_phonetic_birth_year"] == nz.cologne("schneider") + "\x1f1985"
     assert anna["phone_suffix"] == "5551234"
+
+
+def test_evidence_names_what_its_number_measures():
+    rules = load_rules({
+        "fields": [
+            {"name": "code", "kind": "identifier", "comparator": {"type": "levenshtein", "distances": [1]},
+             "weights": [6, 3, -4]},
+            {"name": "born", "kind": "date", "comparator": {"type": "date"}, "weights": [5, 3, 2, 1, 0, -4]},
+            {"name": "city", "kind": "city", "comparator": {"type": "jaro_winkler"}, "weights": [2, 1, 0.5, -1]},
+        ],
+        "prior": 0.5,
+        "blocking": {"keys": [{"name": "city", "on": ["city"]}]},
+    })
+    matches = find_matches([{"code": "A123", "born": "2000-01-01", "city": "Köln"},
+                            {"code": "A124", "born": "1999-12-29", "city": "Koeln"}], rules, min_score=0)
+    assert matches[0].evidence == {
+        "code": {"level": "levenshtein<=1", "weight": 3.0, "distance": 1.0},
+        "born": {"level": "within_7_days", "weight": 1.0, "days_apart": 3.0},
+        "city": {"level": "exact", "weight": 2.0, "similarity": 1.0},
+    }
+    assert matches[0].weight == pytest.approx(6.0)
+    assert matches[0].score == pytest.approx(1 / (1 + 2**-6))
