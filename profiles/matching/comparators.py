@@ -265,13 +265,13 @@ class _Fuzzy(Comparator):
         return levels
 
     def similarity(self, f, ca, cb):
+        """The similarity, or for distance levels the edit count (0 for equal values)."""
         out = super().similarity(f, ca, cb)
         todo = np.flatnonzero(out == 0.0)
+        if self.distances:
+            out[out == 1.0] = 0.0
         if todo.size:
-            if self.distances:
-                out[todo] = pair_scores(f.keys, ca[todo], cb[todo], self._scorer(True))
-            else:
-                out[todo] = pair_scores(f.keys, ca[todo], cb[todo], self._scorer(False))
+            out[todo] = pair_scores(f.keys, ca[todo], cb[todo], self._scorer(bool(self.distances)))
         return out
 
 

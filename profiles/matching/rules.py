@@ -347,10 +347,15 @@ def _parse_swaps(spec, path: str, fields: Mapping[str, FieldRule]) -> tuple[tupl
 
 
 # ------------------------------------------------------------------------------------------- the default set
-# People records (CRM, shop, call centre). The m/u values are set by judgement, before any benchmark: m says how
-# often the same person's two records reach a level (typos, nicknames, moves), u how often two *different*
-# people among the candidate pairs do (blocking already makes them share something). An EM estimate on the
-# data at hand (``estimate.expectation_maximisation``) replaces them without labels. The thresholds are fixed:
+# People records (CRM, shop, call centre). The m/u values are set by judgement: m says how often the same person's
+# two records reach a level (typos, nicknames, moves), u how often two *different* people among the candidate
+# pairs do (blocking already makes them share something). Two of those judgements matter most:
+# - a household shares street, house number, postcode, city, last name and often a landline: the address fields
+#   say the same thing four times, so each carries little on its own (postcode and city hardly add to a street);
+# - the same person's records rarely disagree completely on the first name or the birth date once typos,
+#   nicknames, swaps and swapped names have their own levels: that disagreement weighs heavily.
+# So a parent and a child at one address stay apart while a typo'd duplicate merges. An EM estimate on the data
+# at hand (``estimate.expectation_maximisation``) replaces the values without labels. The thresholds are fixed:
 # merge without asking at P(match) ≥ 0.99, ask a person at ≥ 0.8.
 DEFAULT_PEOPLE_RULES: dict = {
     "name": "people",
@@ -361,30 +366,30 @@ DEFAULT_PEOPLE_RULES: dict = {
         {"name": "first_name", "kind": "given_name",
          "comparator": {"type": "name", "thresholds": [0.92, 0.8], "nicknames": True},
          # exact, nickname, phonetic, jw>=0.92, jw>=0.8, different
-         "m": [0.84, 0.03, 0.03, 0.05, 0.02, 0.03], "u": [0.02, 0.004, 0.01, 0.01, 0.05, 0.906]},
+         "m": [0.845, 0.03, 0.03, 0.05, 0.03, 0.015], "u": [0.02, 0.004, 0.01, 0.01, 0.05, 0.906]},
         {"name": "last_name", "kind": "name", "comparator": {"type": "name", "thresholds": [0.92, 0.8]},
          # exact, phonetic, jw>=0.92, jw>=0.8, different
          "m": [0.86, 0.05, 0.04, 0.02, 0.03], "u": [0.05, 0.02, 0.02, 0.05, 0.86]},
         {"name": "birth_date", "kind": "date", "comparator": {"type": "date", "tolerance_days": 7},
          # exact, day/month swapped, one typo, within 7 days, same year, different
-         "m": [0.86, 0.02, 0.06, 0.01, 0.02, 0.03], "u": [0.002, 0.0005, 0.004, 0.0025, 0.05, 0.941]},
+         "m": [0.86, 0.02, 0.07, 0.015, 0.02, 0.015], "u": [0.002, 0.0005, 0.004, 0.0025, 0.05, 0.941]},
         {"name": "street", "kind": "address", "comparator": {"type": "jaro_winkler", "thresholds": [0.9, 0.8]},
          # exact, jw>=0.9, jw>=0.8, different (people move: the "different" m is not small)
-         "m": [0.75, 0.1, 0.03, 0.12], "u": [0.01, 0.01, 0.03, 0.95]},
+         "m": [0.75, 0.1, 0.03, 0.12], "u": [0.02, 0.01, 0.03, 0.94]},
         {"name": "house_number", "kind": "house_number", "comparator": {"type": "exact"},
-         "m": [0.85, 0.15], "u": [0.05, 0.95]},
+         "m": [0.85, 0.15], "u": [0.3, 0.7]},
         {"name": "postcode", "kind": "postcode", "comparator": {"type": "levenshtein", "distances": [1]},
          # exact, one edit, different
-         "m": [0.85, 0.05, 0.1], "u": [0.05, 0.1, 0.85]},
+         "m": [0.85, 0.05, 0.1], "u": [0.2, 0.1, 0.7]},
         {"name": "city", "kind": "city", "comparator": {"type": "jaro_winkler", "thresholds": [0.9]},
          # exact, jw>=0.9, different
-         "m": [0.85, 0.05, 0.1], "u": [0.1, 0.02, 0.88]},
+         "m": [0.85, 0.05, 0.1], "u": [0.5, 0.02, 0.48]},
         {"name": "email", "kind": "email", "comparator": {"type": "email", "threshold": 0.9},
          # exact, same local part, similar, different
          "m": [0.7, 0.1, 0.05, 0.15], "u": [0.0005, 0.002, 0.0005, 0.997]},
         {"name": "phone", "kind": "phone", "comparator": {"type": "phone", "suffix_digits": 7},
-         # exact, same last 7 digits, one edit, different
-         "m": [0.7, 0.05, 0.05, 0.2], "u": [0.0005, 0.001, 0.002, 0.9965]},
+         # exact, same last 7 digits, one edit, different (a landline is shared by a household)
+         "m": [0.7, 0.05, 0.05, 0.2], "u": [0.01, 0.002, 0.002, 0.986]},
     ],
     # A first and a last name entered the wrong way round ("Müller" / "Hans") still agree, crosswise.
     "swaps": [["first_name", "last_name"]],
