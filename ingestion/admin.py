@@ -19,5 +19,6 @@ class InboxMessageAdmin(admin.ModelAdmin):
     readonly_fields = ["received_at", "processed_at"]
 
 
-# Tracking plans, violations and transformations register themselves (ingestion/admin_plans.py).
-from ingestion import admin_plans  # noqa: E402, F401
+# Tracking plans, violations and transformations (ingestion/admin_plans.py) and imports (ingestion/admin_imports.py)
+# register themselves.
+from ingestion import admin_imports, admin_plans  # noqa: E402, F401
