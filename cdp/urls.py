@@ -18,6 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The Segment-compatible Tracking API first: its calls are by far the most frequent requests.
+    path("v1/", include("ingestion.api.tracking_urls")),  # the Segment-compatible Tracking API
     path("", core_views.DashboardView.as_view(), name="dashboard"),
     path("dashboard/events-per-day/", core_views.EventsPerDayView.as_view(), name="events-per-day"),
     path("dashboard/counts/", core_views.DashboardCountsView.as_view(), name="dashboard-counts"),
@@ -33,7 +35,6 @@ urlpatterns = [
     path("activation/", include("activation.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("v1/", include("ingestion.api.tracking_urls")),  # the Segment-compatible Tracking API
 ]
 
 handler404 = "cdp.core.views.page_not_found"

@@ -94,6 +94,12 @@ _PG_INSERT = """
     ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id"""
 
 
+_PG_INSERT_ONE = """
+    INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
+    VALUES (%b, %b, %b, %b::jsonb, %b, %b, %b, 0, %b)
+    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id"""
+
+
 def _pg_cursor():
     """A psycopg cursor with server-side binding on Django's connection (in its transaction, if any): one
     constant statement with binary array parameters, prepared by psycopg after a few uses. Django's quoting of
@@ -110,11 +116,14 @@ def _insert(rows: list[tuple]) -> list[int]:
         return []
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
     if connection.vendor == "postgresql":
-        source_id, received_at, status = rows[0][0], rows[0][4], rows[0][5]
         with connection.wrap_database_errors, _pg_cursor() as cursor:
-            cursor.execute(_PG_INSERT.format(table=table), [
-                source_id, received_at, status, [row[1] for row in rows], [row[2] for row in rows],
-                [row[3] for row in rows], [row[6] for row in rows], [row[7] for row in rows]])
+            if len(rows) == 1:  # the single-event calls: scalars bind faster than one-element arrays
+                cursor.execute(_PG_INSERT_ONE.format(table=table), rows[0])
+            else:
+                source_id, received_at, status = rows[0][0], rows[0][4], rows[0][5]
+                cursor.execute(_PG_INSERT.format(table=table), [
+                    source_id, received_at, status, [row[1] for row in rows], [row[2] for row in rows],
+                    [row[3] for row in rows], [row[6] for row in rows], [row[7] for row in rows]])
             return [row[0] for row in cursor.fetchall()]
     one = "(%s, %s, %s, %s, %s, %s, %s, 0, %s)"
     sql = (f"INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, "
