@@ -182,10 +182,11 @@ def _id_error(value, *, required_name: str | None = None) -> str | None:
     return None
 
 
-def envelope_check(message, *, call_type: str | None, received_at: datetime,
-                   batch_sent_at: datetime | None) -> dict[str, list[str]]:
+def envelope_check(message, *, call_type: str | None, received_at: datetime, batch_sent_at: datetime | None,
+                   received_iso: str | None = None, batch_sent_iso: str | None = None) -> dict[str, list[str]]:
     """Check one message's envelope, and complete it in place (type, receivedAt, skew-corrected timestamp).
-    Returns the errors by field (empty when the message is valid)."""
+    Returns the errors by field (empty when the message is valid). ``received_iso`` and ``batch_sent_iso`` are
+    the two times as text, computed once per request."""
     if not isinstance(message, dict):
         return {"": ["Must be a JSON object (a message)."]}
     errors: dict[str, list[str]] = {}
@@ -246,11 +247,12 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime,
 
     timestamp = _time(message.get("timestamp"), "timestamp", errors)
     original = _time(message.get("originalTimestamp"), "originalTimestamp", errors)
-    sent_at = _time(message.get("sentAt"), "sentAt", errors) or batch_sent_at
+    own_sent_at = _time(message.get("sentAt"), "sentAt", errors)
     if errors:
         return errors
 
     # Clock skew: the client's clock is off by (sentAt - receivedAt); its timestamp is corrected by as much.
+    sent_at = own_sent_at or batch_sent_at
     client_time = timestamp or original
     if client_time is not None and sent_at is not None:
         try:
@@ -260,10 +262,10 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime,
         message.setdefault("originalTimestamp", message.get("timestamp") or _iso(client_time))
         message["timestamp"] = _iso(corrected)
     elif client_time is None:
-        message["timestamp"] = _iso(received_at)
-    if batch_sent_at is not None and "sentAt" not in message:
-        message["sentAt"] = _iso(batch_sent_at)
-    message["receivedAt"] = _iso(received_at)
+        message["timestamp"] = received_iso or _iso(received_at)
+    if batch_sent_at is not None and own_sent_at is None:
+        message["sentAt"] = batch_sent_iso or _iso(batch_sent_at)
+    message["receivedAt"] = received_iso or _iso(received_at)
     return {}
 
 
@@ -368,6 +370,8 @@ def _accept(source_id: int, data, call_type: str | None, received_at: datetime, 
         raise RequestRejected(400, "invalid", "The batch is too long.",
                               {"batch": [f"Must hold at most {MAX_BATCH_MESSAGES} messages."]})
 
+    received_iso = _iso(received_at)
+    batch_sent_iso = _iso(batch_sent_at) if batch_sent_at is not None else None
     prepared: list[tuple[str, str, str]] = []
     rejected: list[tuple[object, str]] = []
     field_errors: dict[str, list[str]] = {}
@@ -377,7 +381,8 @@ def _accept(source_id: int, data, call_type: str | None, received_at: datetime, 
             for name, value in shared.items():
                 own = message.get(name)
                 message[name] = {**value, **own} if isinstance(own, dict) else (own if own is not None else value)
-        errors = envelope_check(message, call_type=call_type, received_at=received_at, batch_sent_at=batch_sent_at)
+        errors = envelope_check(message, call_type=call_type, received_at=received_at, batch_sent_at=batch_sent_at,
+                                received_iso=received_iso, batch_sent_iso=batch_sent_iso)
         if not errors:
             message_id = message_id_of(message)
             text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))

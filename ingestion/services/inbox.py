@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -47,12 +48,18 @@ class StoreResult:
     message_ids: list[str] = field(default_factory=list)
 
 
+def new_message_id() -> str:
+    """A random (version 4) UUID as text, built without the UUID object (it is on the tracking API's hot path)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 def message_id_of(message: dict) -> str:
     """The message's id as the inbox keys it: a given messageId (hashed if longer than the column), else a new
     uuid4 written into the message."""
     message_id = message.get("messageId")
     if message_id is None or message_id == "":
-        message_id = str(uuid.uuid4())
+        message_id = new_message_id()
         message["messageId"] = message_id
     message_id = str(message_id)
     if len(message_id) > MESSAGE_ID_MAX:
@@ -87,13 +94,15 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
 
 
+# Many rows: the payloads travel as ONE JSON array and the ids as another, and PostgreSQL takes them apart (in C);
+# building per-element array parameters in Python costs more than the whole insert.
 _PG_INSERT = """
     INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
-    SELECT %b, m, t, p::jsonb, %b, %b, r, 0, d
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) AS u(m, t, p, r, d)
+    SELECT %b, k.m, left(coalesce(e.p->>'type', ''), 16), e.p, %b, %b, coalesce(r.reason, ''), 0, %b
+    FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(p, i)
+    JOIN jsonb_array_elements_text(%b::jsonb) WITH ORDINALITY AS k(m, j) ON k.j = e.i
+    LEFT JOIN jsonb_array_elements_text(%b::jsonb) WITH ORDINALITY AS r(reason, n) ON r.n = e.i
     ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id"""
-
-
 _PG_INSERT_ONE = """
     INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
     VALUES (%b, %b, %b, %b::jsonb, %b, %b, %b, 0, %b)
@@ -119,11 +128,12 @@ def _insert(rows: list[tuple]) -> list[int]:
         with connection.wrap_database_errors, _pg_cursor() as cursor:
             if len(rows) == 1:  # the single-event calls: scalars bind faster than one-element arrays
                 cursor.execute(_PG_INSERT_ONE.format(table=table), rows[0])
-            else:
-                source_id, received_at, status = rows[0][0], rows[0][4], rows[0][5]
+            else:  # one source, time, status and processed_at per call (see the callers)
+                source_id, received_at, status, processed_at = rows[0][0], rows[0][4], rows[0][5], rows[0][7]
+                reasons = json.dumps([row[6] for row in rows]) if any(row[6] for row in rows) else "[]"
                 cursor.execute(_PG_INSERT.format(table=table), [
-                    source_id, received_at, status, [row[1] for row in rows], [row[2] for row in rows],
-                    [row[3] for row in rows], [row[6] for row in rows], [row[7] for row in rows]])
+                    source_id, received_at, status, processed_at, "[" + ",".join(row[3] for row in rows) + "]",
+                    json.dumps([row[1] for row in rows]), reasons])
             return [row[0] for row in cursor.fetchall()]
     one = "(%s, %s, %s, %s, %s, %s, %s, 0, %s)"
     sql = (f"INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, "
