@@ -308,11 +308,8 @@ class _Table:
         for f in model._meta.concrete_fields:
             if f.attname in given or f.primary_key:
                 continue
-            if f.has_default():
-                value = f.get_default()
-            elif f.null:
-                value = None
-            else:
+            value = f.get_default()  # the declared default, "" for text, None otherwise
+            if value is None and not f.null:
                 raise DemoError(f"{model._meta.label}.{f.name} has no default; the bulk loader needs to know it.")
             self.extra.append((f, value))
         self.json_positions = [i for i, f in enumerate(self.fields + [f for f, _ in self.extra])
