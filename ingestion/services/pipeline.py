@@ -38,6 +38,8 @@ TRANSIENT = (OperationalError, InterfaceError)
 EVENT_TYPES = {"track", "page", "screen", "identify", "group"}
 MESSAGE_TYPES = EVENT_TYPES | {"alias"}
 IDENTITY_VALUE_MAX = Identity._meta.get_field("value").max_length
+USER_ID, ANONYMOUS_ID, EMAIL, PHONE, RECORD = (str(t.value) for t in (
+    Identity.Type.USER_ID, Identity.Type.ANONYMOUS_ID, Identity.Type.EMAIL, Identity.Type.PHONE, Identity.Type.RECORD))
 REASON_MAX = 2000
 
 
@@ -144,20 +146,23 @@ def message_to_observation(message: dict, *, source: Source) -> Observation:
         person.update(traits)
 
     identities: list[tuple[str, str]] = []
-    for key, identity_type in (("userId", Identity.Type.USER_ID), ("anonymousId", Identity.Type.ANONYMOUS_ID)):
-        if message.get(key) not in (None, ""):
-            value = _identity_value(message[key], key)
+    for key, identity_type in (("userId", USER_ID), ("anonymousId", ANONYMOUS_ID)):
+        value = message.get(key)
+        if value is not None and value != "":
+            value = _identity_value(value, key)
             if value:
-                identities.append((identity_type.value, value))
-    for key, identity_type in (("email", Identity.Type.EMAIL), ("phone", Identity.Type.PHONE)):
+                identities.append((identity_type, value))
+    for key, identity_type in (("email", EMAIL), ("phone", PHONE)):
         value = person.get(key)
+        if value is None or value == "":
+            continue
         path = f"traits.{key}" if kind == "identify" and key in traits else f"context.traits.{key}"
-        if value in (None, "") or path in invalid or f"traits.{key}" in invalid:
+        if invalid and (path in invalid or f"traits.{key}" in invalid):
             continue  # a value that failed normalization stays a trait, but never identifies anyone
         value = _identity_value(value, path)
-        value = value.lower() if key == "email" else value.replace(" ", "")
+        value = value.lower() if identity_type is EMAIL else value.replace(" ", "")
         if value:
-            identities.append((identity_type.value, value))
+            identities.append((identity_type, value))
     external_ids = context.get("externalIds")
     if external_ids is not None:
         if not isinstance(external_ids, list):
@@ -169,7 +174,7 @@ def message_to_observation(message: dict, *, source: Source) -> Observation:
             record = f"{_identity_value(item['type'], path + '.type')}:{_identity_value(item['id'], path + '.id')}"
             if len(record) > IDENTITY_VALUE_MAX:
                 raise MessageInvalid(f"{path} is longer than {IDENTITY_VALUE_MAX} characters.")
-            identities.append((Identity.Type.RECORD.value, record))
+            identities.append((RECORD, record))
 
     previous_id = ""
     if kind == "alias":
