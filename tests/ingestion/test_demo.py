@@ -130,7 +130,7 @@ def test_generating_50000_people_keeps_the_process_small():
             "status = open('/proc/self/status').read()\n"
             "print(n, re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))")
     result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, capture_output=True, text=True,
-                            check=True, timeout=900)
+                            check=True, timeout=540)
     records, max_rss_kib = map(int, result.stdout.split())
     assert records > 50000 * 10
     assert max_rss_kib < 100 * 1024, f"peak RSS {max_rss_kib // 1024} MiB"
