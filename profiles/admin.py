@@ -1,27 +1,43 @@
 from django.contrib import admin
 
-from profiles.models import Event, Identity, Profile
+from profiles.models import (
+    Event,
+    Identity,
+    IdentityRule,
+    MatchCandidate,
+    MatchKey,
+    MatchRule,
+    Merge,
+    MergeRefusal,
+    NeverMerge,
+    Note,
+    Profile,
+    TraitPolicy,
+    TraitValue,
+)
 
 
 class IdentityInline(admin.TabularInline):
     model = Identity
     extra = 0
-    fields = ["type", "value", "source", "first_seen_at"]
+    fields = ["type", "value", "flagged", "raw_value", "source", "first_seen_at"]
     readonly_fields = ["first_seen_at"]
 
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["id", "display_name", "first_seen_at", "last_seen_at"]
+    list_display = ["id", "display_name", "merged_into", "first_seen_at", "last_seen_at"]
     date_hierarchy = "last_seen_at"
+    raw_id_fields = ["merged_into"]
+    readonly_fields = ["trait_sources"]
     inlines = [IdentityInline]
 
 
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
-    list_display = ["type", "value", "profile", "source", "first_seen_at"]
-    list_filter = ["type", "source"]
-    search_fields = ["value"]
+    list_display = ["type", "value", "flagged", "profile", "source", "first_seen_at"]
+    list_filter = ["type", "flagged", "source"]
+    search_fields = ["value", "raw_value"]
     raw_id_fields = ["profile"]
 
 
@@ -32,3 +48,83 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["name", "message_id"]
     raw_id_fields = ["profile"]
     date_hierarchy = "timestamp"
+
+
+@admin.register(IdentityRule)
+class IdentityRuleAdmin(admin.ModelAdmin):
+    list_display = ["type", "priority", "max_per_profile", "unique_per_profile"]
+    list_editable = ["priority", "max_per_profile", "unique_per_profile"]
+
+
+@admin.register(TraitPolicy)
+class TraitPolicyAdmin(admin.ModelAdmin):
+    list_display = ["trait", "strategy", "source_priority"]
+    list_filter = ["strategy"]
+    search_fields = ["trait"]
+
+
+@admin.register(TraitValue)
+class TraitValueAdmin(admin.ModelAdmin):
+    list_display = ["profile", "name", "source", "observed_at", "seen_count"]
+    list_filter = ["source"]
+    search_fields = ["name"]
+    raw_id_fields = ["profile"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Journals are written by services only (merges are undone from the merge list, not edited here)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Merge)
+class MergeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "winner", "loser_id", "reason", "rule", "score", "created_at", "undone_at"]
+    list_filter = ["reason", "created_at"]
+    search_fields = ["rule"]
+
+
+@admin.register(MergeRefusal)
+class MergeRefusalAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "profile_a_id", "profile_b_id", "rule", "reason"]
+    list_filter = ["rule"]
+
+
+@admin.register(NeverMerge)
+class NeverMergeAdmin(admin.ModelAdmin):
+    list_display = ["profile_a", "profile_b", "created_by", "created_at"]
+    raw_id_fields = ["profile_a", "profile_b"]
+    readonly_fields = ["created_by"]
+
+
+@admin.register(MatchRule)
+class MatchRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "enabled", "auto_merge_threshold", "review_threshold", "updated_at"]
+    list_filter = ["enabled"]
+
+
+@admin.register(MatchCandidate)
+class MatchCandidateAdmin(admin.ModelAdmin):
+    list_display = ["profile_a", "profile_b", "score", "status", "rule", "decided_by", "created_at"]
+    list_filter = ["status", "rule"]
+    raw_id_fields = ["profile_a", "profile_b"]
+    readonly_fields = ["decided_by", "decided_at"]
+
+
+@admin.register(MatchKey)
+class MatchKeyAdmin(admin.ModelAdmin):
+    list_display = ["profile", "key"]
+    search_fields = ["key"]
+    raw_id_fields = ["profile"]
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "profile", "kind", "channel", "author"]
+    list_filter = ["kind", "channel"]
+    raw_id_fields = ["profile"]
+    readonly_fields = ["author"]

@@ -10,7 +10,7 @@ class ProfilesConfig(AppConfig):
         from profiles import selectors, services
 
         registry.register("profiles", export=services.personal_data_export, erase=services.personal_data_erase,
-                          models=["profiles.Profile", "profiles.Identity", "profiles.Event"])
+                          models=services.PERSONAL_DATA_MODELS)
         dashboard.register_metric(dashboard.Metric(
             key="profiles", label="Profiles", count=selectors.profile_count, url_name="profiles:list",
             permission="profiles.view_profile", order=10))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -9,6 +10,12 @@ class Profile(models.Model):
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
     traits = models.JSONField(default=dict, blank=True)
+    trait_sources = models.JSONField(
+        default=dict, db_default={}, blank=True,
+        help_text='Why each trait won: name -> {"source", "observed_at", "strategy", "why"}')
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles",
+        help_text="Set on a profile that was merged into another: a tombstone, so lookups by its id follow it")
 
     class Meta:
         ordering = ["-id"]
@@ -36,6 +43,11 @@ class Identity(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
     type = models.CharField(max_length=32, choices=Type.choices)
     value = models.CharField(max_length=255, help_text="Normalized value")
+    flagged = models.BooleanField(
+        default=False, db_default=False,
+        help_text="The value failed normalization: kept raw, never used to merge profiles")
+    raw_value = models.CharField(max_length=255, blank=True, default="", db_default="",
+                                 help_text="The value as it arrived")
     source = models.CharField(max_length=64, blank=True, help_text="Slug of the source that first sent it")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
@@ -79,3 +91,223 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.name}".strip()
+
+
+class IdentityRule(models.Model):
+    """How one identity type behaves in the identity graph."""
+
+    type = models.CharField(max_length=32, unique=True)
+    priority = models.PositiveIntegerField(default=100, help_text="Lower wins when identities disagree")
+    max_per_profile = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many values of this type one profile may carry (empty: no limit)")
+    blocked_values = models.JSONField(
+        default=list, blank=True, help_text="Values that never resolve or merge anything (besides the built-in ones)")
+    unique_per_profile = models.BooleanField(
+        default=False, help_text="Merge protection: never merge two profiles carrying different values of this type")
+
+    class Meta:
+        ordering = ["priority", "type"]
+
+    def __str__(self) -> str:
+        return self.type
+
+
+class Merge(models.Model):
+    """The merge journal: one row per merge, with what moved, so that it can be explained and undone."""
+
+    class Reason(models.TextChoices):
+        IDENTITY = "identity", "Shared identity"
+        ALIAS = "alias", "Alias"
+        MATCH = "match", "Probabilistic match"
+        MANUAL = "manual", "Manual"
+
+    winner = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="merges_won")
+    loser_id = models.BigIntegerField(db_index=True, help_text="The merged profile (kept as a tombstone)")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    rule = models.CharField(max_length=200, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    moved = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Merge {self.pk}: {self.loser_id} into {self.winner_id}"
+
+
+class MergeRefusal(models.Model):
+    """A merge that a limit, a protection rule or a never-merge pair forbade, with its reason."""
+
+    profile_a_id = models.BigIntegerField(db_index=True)
+    profile_b_id = models.BigIntegerField(db_index=True)
+    reason = models.CharField(max_length=300)
+    rule = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Refused {self.profile_a_id}/{self.profile_b_id}: {self.reason}"
+
+
+class NeverMerge(models.Model):
+    """Two profiles that must never be merged (an ordered pair: profile_a has the smaller id)."""
+
+    profile_a = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    profile_b = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile_a", "profile_b"], name="never_merge_pair_unique"),
+            models.CheckConstraint(condition=models.Q(profile_a__lt=models.F("profile_b")),
+                                   name="never_merge_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Never merge {self.profile_a_id} and {self.profile_b_id}"
+
+
+class TraitValue(models.Model):
+    """Lineage: every value a trait had, from which source and when. Repeats bump ``seen_count``."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="trait_values")
+    name = models.CharField(max_length=200)
+    value = models.JSONField(null=True)
+    value_hash = models.CharField(max_length=32, help_text="md5 of the canonical JSON of the value")
+    source = models.CharField(max_length=64, blank=True)
+    first_observed_at = models.DateTimeField()
+    observed_at = models.DateTimeField(help_text="When this value was last observed from this source")
+    seen_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["profile", "name", "source", "value_hash"],
+                                               name="trait_value_unique")]
+        indexes = [models.Index(fields=["profile", "name"], name="trait_value_profile_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value!r} ({self.source})"
+
+
+class TraitPolicy(models.Model):
+    """Survivorship for one trait ("*": the default for every trait without its own policy)."""
+
+    class Strategy(models.TextChoices):
+        SOURCE_PRIORITY = "source_priority", "Source priority"
+        MOST_RECENT = "most_recent", "Most recent"
+        MOST_FREQUENT = "most_frequent", "Most frequent"
+        FIRST_NON_EMPTY = "first_non_empty", "First non-empty"
+
+    trait = models.CharField(max_length=200, unique=True)
+    strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.MOST_RECENT)
+    source_priority = models.JSONField(
+        default=list, blank=True, help_text="Source slugs, most trusted first (for source priority; also breaks ties)")
+
+    class Meta:
+        verbose_name_plural = "trait policies"
+        ordering = ["trait"]
+
+    def __str__(self) -> str:
+        return f"{self.trait}: {self.strategy}"
+
+
+class MatchRule(models.Model):
+    """A probabilistic match rule set (profiles.matching's rule format) and its two thresholds."""
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    rules = models.JSONField(default=dict)
+    auto_merge_threshold = models.FloatField(default=0.99)
+    review_threshold = models.FloatField(default=0.8)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MatchCandidate(models.Model):
+    """A pair scored between the review and the auto-merge thresholds: the review queue."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        MERGED = "merged", "Merged"
+        NEVER_MERGE = "never_merge", "Never merge"
+        DISMISSED = "dismissed", "Dismissed"
+
+    profile_a = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    profile_b = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    evidence = models.JSONField(default=dict, blank=True)
+    rule = models.ForeignKey(MatchRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-score", "-id"]
+        constraints = [models.UniqueConstraint(fields=["profile_a", "profile_b"], name="match_candidate_pair_unique")]
+
+    def __str__(self) -> str:
+        return f"Candidate {self.profile_a_id}/{self.profile_b_id} ({self.score:.3f})"
+
+
+class MatchKey(models.Model):
+    """A blocking key value of a profile (profiles.matching.blocking_key_values), for incremental candidate search."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="match_keys")
+    key = models.CharField(max_length=255, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["profile", "key"], name="match_key_unique")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Note(models.Model):
+    """A note or interaction an agent recorded on a profile."""
+
+    class Channel(models.TextChoices):
+        CALL_CENTER = "call_center", "Call center"
+        STORE = "store", "Store"
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+        CHAT = "chat", "Chat"
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        INTENT_TO_CANCEL = "intent_to_cancel", "Intends to cancel"
+        COMPLAINT = "complaint", "Complaint"
+        COMPLIMENT = "compliment", "Compliment"
+        INTERACTION = "interaction", "Interaction"
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["profile", "-created_at"], name="note_profile_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.profile_id}"

@@ -17,3 +17,14 @@ def profile_changed_on_commit(profile_ids) -> None:
     ids = sorted({int(pk) for pk in profile_ids})
     if ids:
         transaction.on_commit(lambda: profile_changed.send(sender=Profile, profile_ids=ids))
+
+# ``profiles_merged``: sent with ``merge_id``, ``winner_id`` and ``loser_id`` after a merge has committed;
+# ``profiles_unmerged`` with the same arguments after an undo has committed.
+profiles_merged = Signal()
+profiles_unmerged = Signal()
+
+
+def profiles_merged_on_commit(*, merge_id: int, winner_id: int, loser_id: int, undone: bool = False) -> None:
+    signal = profiles_unmerged if undone else profiles_merged
+    transaction.on_commit(lambda: signal.send(sender=Profile, merge_id=merge_id, winner_id=winner_id,
+                                              loser_id=loser_id))

@@ -357,26 +357,3 @@ def _events_insert(rows: list[tuple], now: datetime) -> None:
     Event.objects.bulk_create([Event(profile_id=p, type=t, name=n, channel=c, properties=pr, context=cx,
                                      timestamp=ts, source=src, message_id=m)
                                for p, t, n, c, pr, cx, ts, src, m in rows], batch_size=2000)
-
-
-# --- personal data (registered in the cdp.core registry) -----------------------------------------------------
-
-
-def personal_data_export(profile: Profile) -> dict:
-    return {
-        "profile": {"id": profile.pk, "created_at": profile.created_at.isoformat(), "traits": profile.traits,
-                    "first_seen_at": profile.first_seen_at and profile.first_seen_at.isoformat(),
-                    "last_seen_at": profile.last_seen_at and profile.last_seen_at.isoformat()},
-        "identities": [{"type": i.type, "value": i.value, "source": i.source,
-                        "first_seen_at": i.first_seen_at.isoformat()} for i in profile.identities.all()],
-        "events": [{"type": e.type, "name": e.name, "channel": e.channel, "timestamp": e.timestamp.isoformat(),
-                    "properties": e.properties, "source": e.source} for e in profile.events.order_by("timestamp")],
-    }
-
-
-def personal_data_erase(profile: Profile) -> int:
-    """Events and identities go with the profile (CASCADE); the profile row is deleted last, by consent's
-    data-subject-request service, after every app has erased its part. Here: events and identities."""
-    events, _ = profile.events.all().delete()
-    identities, _ = profile.identities.all().delete()
-    return events + identities

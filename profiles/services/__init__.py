@@ -1,0 +1,46 @@
+"""Every write to profiles. Keyword-only arguments, <noun>_<verb>, atomic.
+
+A package: ``observations`` (the pipeline's bulk path and identity resolution), ``identity_rules``, ``merges``
+(the merge journal and undo), ``golden`` (lineage and survivorship), ``matching`` (probabilistic matching) and
+``notes``. Everything public is re-exported here, so ``from profiles.services import X`` keeps working.
+"""
+
+from profiles.services.golden import golden_record_recompute, trait_policies_install
+from profiles.services.identity_rules import BUILTIN_BLOCKED_VALUES, identity_rules_install
+from profiles.services.merges import (
+    MergeRefused,
+    live_profile_id,
+    merge_check,
+    merge_undo,
+    never_merge_add,
+    profiles_merge,
+)
+from profiles.services.observations import (
+    IDENTITY_PRIORITY,
+    Observation,
+    identities_resolve,
+    observations_apply,
+    profile_traits_update,
+)
+from profiles.services.personal_data import PERSONAL_DATA_MODELS, personal_data_erase, personal_data_export
+
+__all__ = [
+    "BUILTIN_BLOCKED_VALUES",
+    "IDENTITY_PRIORITY",
+    "PERSONAL_DATA_MODELS",
+    "MergeRefused",
+    "Observation",
+    "golden_record_recompute",
+    "identities_resolve",
+    "identity_rules_install",
+    "live_profile_id",
+    "merge_check",
+    "merge_undo",
+    "never_merge_add",
+    "observations_apply",
+    "personal_data_erase",
+    "personal_data_export",
+    "profile_traits_update",
+    "profiles_merge",
+    "trait_policies_install",
+]

@@ -1,0 +1,77 @@
+"""Identity rules: priority, limits per profile, blocked values and merge protection per identity type."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from profiles.models import Identity, IdentityRule
+
+# Values no identity type may take: they are what broken clients and test forms send, and they would merge
+# everybody into one profile. Compared after normalization (lower-cased and stripped).
+BUILTIN_BLOCKED_VALUES = frozenset({
+    "null", "undefined", "none", "nil", "nan", "0", "-1", "false", "true", "anonymous", "unknown", "n/a", "na",
+    "test", "guest", "user", "[object object]", "00000000-0000-0000-0000-000000000000",
+    "test@test.com", "test@example.com", "user@example.com", "email@example.com", "example@example.com",
+    "noreply@example.com", "no-reply@example.com", "a@a.com", "asdf@asdf.com", "foo@bar.com",
+    "+10000000000", "+11111111111", "+491234567890", "+1234567890", "1234567890", "0000000000",
+})
+
+# The stock rules (lower priority wins). ``unique_per_profile``: merge protection.
+STOCK_IDENTITY_RULES = [
+    {"type": Identity.Type.USER_ID.value, "priority": 10, "max_per_profile": 1, "unique_per_profile": True},
+    {"type": Identity.Type.EMAIL.value, "priority": 20, "max_per_profile": 5, "unique_per_profile": False},
+    {"type": Identity.Type.PHONE.value, "priority": 30, "max_per_profile": 5, "unique_per_profile": False},
+    {"type": Identity.Type.RECORD.value, "priority": 40, "max_per_profile": None, "unique_per_profile": False},
+    {"type": Identity.Type.ANONYMOUS_ID.value, "priority": 50, "max_per_profile": None, "unique_per_profile": False},
+]
+
+DEFAULT_PRIORITY = 100
+
+
+@transaction.atomic
+def identity_rules_install(*, model=None) -> int:
+    """Create the stock rules that do not exist yet (existing ones are left as configured). Returns how many were
+    created. ``model``: the IdentityRule class to use (a data migration passes its historical model)."""
+    model = model or IdentityRule
+    have = set(model.objects.values_list("type", flat=True))
+    created = [model(blocked_values=[], **rule) for rule in STOCK_IDENTITY_RULES if rule["type"] not in have]
+    model.objects.bulk_create(created)
+    return len(created)
+
+
+@dataclass(frozen=True)
+class Rule:
+    type: str
+    priority: int
+    max_per_profile: int | None
+    blocked: frozenset
+    unique_per_profile: bool
+
+
+class Rules:
+    """The rules of every identity type, read once per batch (a handful of rows)."""
+
+    def __init__(self, rows=None):
+        if rows is None:
+            rows = list(IdentityRule.objects.all())
+        self.by_type = {
+            r.type: Rule(r.type, r.priority, r.max_per_profile,
+                         frozenset(str(v).strip().lower() for v in (r.blocked_values or [])), r.unique_per_profile)
+            for r in rows}
+
+    def get(self, identity_type: str) -> Rule:
+        return self.by_type.get(identity_type) or Rule(identity_type, DEFAULT_PRIORITY, None, frozenset(), False)
+
+    def priority(self, identity_type: str) -> int:
+        return self.get(identity_type).priority
+
+    def blocked(self, identity_type: str, value: str) -> bool:
+        normalized = value.strip().lower()
+        return (normalized in BUILTIN_BLOCKED_VALUES or not normalized
+                or normalized in self.get(identity_type).blocked)
+
+    def protected_types(self) -> list[str]:
+        return [t for t, r in self.by_type.items() if r.unique_per_profile]
+
+    def limited_types(self) -> dict[str, int]:
+        return {t: r.max_per_profile for t, r in self.by_type.items() if r.max_per_profile}
