@@ -20,3 +20,8 @@ class ProfilesConfig(AppConfig):
         dashboard.register_series(dashboard.Series(
             key="events", label="Events per day", per_day=selectors.events_per_day,
             permission="profiles.view_event"))
+        # Probabilistic matching for changed profiles: the receiver only enqueues profiles.tasks.match_profiles.
+        from profiles import tasks
+        from profiles.signals import profile_changed
+
+        profile_changed.connect(tasks.profile_changed_enqueue_matching, dispatch_uid="profiles.match_profiles")

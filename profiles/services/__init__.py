@@ -44,3 +44,30 @@ __all__ = [
     "profiles_merge",
     "trait_policies_install",
 ]
+
+# Probabilistic matching (profiles.services.matching).
+from profiles.services.matching import (  # noqa: E402
+    CandidateDecisionError,
+    MatchResult,
+    MatchRuleInvalid,
+    candidate_decide,
+    match_incremental,
+    match_keys_refresh,
+    match_rule_delete,
+    match_rule_save,
+    match_rules_install,
+    unify_full,
+)
+
+__all__ += [
+    "CandidateDecisionError",
+    "MatchResult",
+    "MatchRuleInvalid",
+    "candidate_decide",
+    "match_incremental",
+    "match_keys_refresh",
+    "match_rule_delete",
+    "match_rule_save",
+    "match_rules_install",
+    "unify_full",
+]
