@@ -1,13 +1,32 @@
 from django.apps import AppConfig
 
 
+def _profile_consent(profile, user) -> dict:
+    """The consent panel of the 360° page: every purpose with the profile's current decision (or none)."""
+    from consent import selectors
+    from consent.models import Purpose
+
+    state = selectors.consent_state(profile=profile)
+    return {"purposes": [{"purpose": purpose, "status": state.get(purpose.key, "")}
+                         for purpose in Purpose.objects.order_by("key")]}
+
+
+def _profile_consent_data(profile, user) -> dict:
+    from consent import selectors
+
+    return selectors.consent_state(profile=profile)
+
+
 class ConsentConfig(AppConfig):
     name = "consent"
     verbose_name = "Consent and privacy"
 
     def ready(self) -> None:
-        from cdp.core import registry
+        from cdp.core import profile_panels, registry
         from consent import services
 
         registry.register("consent", export=services.personal_data_export, erase=services.personal_data_erase,
                           models=["consent.ConsentRecord"])
+        profile_panels.register(profile_panels.Panel(
+            key="consent", title="Consent", template="consent/_profile_consent.html", context=_profile_consent,
+            data=_profile_consent_data, permission="consent.view_consentrecord", order=20))

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from profiles.search import search_text_expression
+
 
 class Profile(models.Model):
     """One person: the golden record. ``traits`` holds the current winning value of each trait."""
@@ -16,6 +18,9 @@ class Profile(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles",
         help_text="Set on a profile that was merged into another: a tombstone, so lookups by its id follow it")
+    search_text = models.GeneratedField(
+        expression=search_text_expression(), output_field=models.TextField(), db_persist=True,
+        help_text="Name, email, phone and company, folded for search (kept by the database; see profiles.search)")
 
     class Meta:
         ordering = ["-id"]

@@ -6,6 +6,10 @@ app_name = "profiles"
 urlpatterns = [
     path("", views.ProfileListView.as_view(), name="list"),
     path("<int:pk>/", views.ProfileDetailView.as_view(), name="detail"),
+    path("<int:pk>/timeline/", views.ProfileTimelineView.as_view(), name="timeline"),
+    path("<int:pk>/part/<slug:section>/", views.ProfileSectionView.as_view(), name="section"),
+    path("<int:pk>/notes/", views.NoteCreateView.as_view(), name="note-add"),
+    path("merges/<int:pk>/undo/", views.MergeUndoView.as_view(), name="merge-undo"),
 ]
 
 # The review queue of probabilistic matching.

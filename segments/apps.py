@@ -1,12 +1,29 @@
 from django.apps import AppConfig
 
 
+def _profile_memberships(profile):
+    from segments.models import Membership
+
+    return (Membership.objects.filter(profile=profile, exited_at__isnull=True).select_related("segment")
+            .order_by("segment__name"))
+
+
+def _profile_segments(profile, user) -> dict:
+    """The segments panel of the 360° page: the segments the profile is in now, with the time it entered."""
+    return {"memberships": list(_profile_memberships(profile))}
+
+
+def _profile_segments_data(profile, user) -> list[dict]:
+    return [{"id": m.segment_id, "slug": m.segment.slug, "name": m.segment.name, "entered_at": m.entered_at}
+            for m in _profile_memberships(profile)]
+
+
 class SegmentsConfig(AppConfig):
     name = "segments"
     verbose_name = "Segments"
 
     def ready(self) -> None:
-        from cdp.core import dashboard, registry
+        from cdp.core import dashboard, profile_panels, registry
         from segments import selectors, services
 
         registry.register("segments", export=services.personal_data_export, erase=services.personal_data_erase,
@@ -14,3 +31,7 @@ class SegmentsConfig(AppConfig):
         dashboard.register_metric(dashboard.Metric(
             key="segments", label="Segments", count=selectors.segment_count, url_name="segments:list",
             permission="segments.view_segment", order=30))
+        profile_panels.register(profile_panels.Panel(
+            key="segments", title="Segments", template="segments/_profile_segments.html",
+            context=_profile_segments, data=_profile_segments_data, permission="segments.view_segment",
+            order=30))

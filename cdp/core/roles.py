@@ -27,6 +27,7 @@ ROLES: dict[str, dict] = {
         "permissions": [
             "core.view_pii",
             "profiles.view_*",
+            "profiles.add_note",
             "consent.view_*",
             "segments.view_*",
             "activation.view_*",
@@ -37,6 +38,7 @@ ROLES: dict[str, dict] = {
         "permissions": [
             "core.view_pii",
             "profiles.view_*",
+            "profiles.add_note",
             "consent.view_*",
             "consent.add_consentrecord",
             "segments.view_segment",

@@ -1,22 +1,34 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cdp.core import profile_panels
 from cdp.core.api.serializers import PIIField, PIITraitsField
-from cdp.core.masking import mask_for
-from profiles.models import Event, Identity, Profile
+from cdp.core.masking import can_view_pii, mask_for
+from profiles.models import Event, Identity, Merge, Note, Profile
 
 IDENTITY_MASK = {"email": "email", "phone": "phone"}
 
 
+def _user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
 class IdentitySerializer(serializers.ModelSerializer):
     value = serializers.SerializerMethodField()
+    raw_value = serializers.SerializerMethodField()
 
     class Meta:
         model = Identity
-        fields = ["id", "profile", "type", "value", "source", "first_seen_at", "last_seen_at"]
+        fields = ["id", "profile", "type", "value", "flagged", "raw_value", "source", "first_seen_at",
+                  "last_seen_at"]
 
     def get_value(self, identity) -> str:
-        request = self.context.get("request")
-        return mask_for(getattr(request, "user", None), identity.value, IDENTITY_MASK.get(identity.type, "text"))
+        return mask_for(_user(self), identity.value, IDENTITY_MASK.get(identity.type, "text"))
+
+    def get_raw_value(self, identity) -> str:
+        return mask_for(_user(self), identity.raw_value, IDENTITY_MASK.get(identity.type, "text"))
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -28,11 +40,54 @@ class ProfileSerializer(serializers.ModelSerializer):
         fields = ["id", "display_name", "traits", "first_seen_at", "last_seen_at", "created_at", "updated_at"]
 
 
+class SegmentMembershipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    entered_at = serializers.DateTimeField()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "Why each trait won: name -> {source, observed_at, strategy, why}."})
+class TraitSourcesField(serializers.Field):
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value or {}
+
+
 class ProfileDetailSerializer(ProfileSerializer):
+    """A profile with its golden record's lineage, identities, segments and consent. Segments and consent come
+    from the apps above profiles through cdp.core.profile_panels (profiles imports neither): ``null`` when the
+    app is not installed or the user may not see it."""
+
     identities = IdentitySerializer(many=True, read_only=True)
+    trait_sources = TraitSourcesField()
+    segments = serializers.SerializerMethodField()
+    consent = serializers.SerializerMethodField()
+    timeline_url = serializers.SerializerMethodField()
 
     class Meta(ProfileSerializer.Meta):
-        fields = [*ProfileSerializer.Meta.fields, "identities"]
+        fields = [*ProfileSerializer.Meta.fields, "trait_sources", "identities", "segments", "consent",
+                  "timeline_url"]
+
+    @extend_schema_field(SegmentMembershipSerializer(many=True, allow_null=True))
+    def get_segments(self, profile):
+        data = profile_panels.panel_data("segments", profile, _user(self))
+        return None if data is None else SegmentMembershipSerializer(data, many=True).data
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {"type": "string"},
+                          "description": "The current consent status per purpose key."})
+    def get_consent(self, profile):
+        return profile_panels.panel_data("consent", profile, _user(self))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_timeline_url(self, profile) -> str:
+        request = self.context.get("request")
+        path = f"/api/v1/profiles/{profile.pk}/timeline/"
+        return request.build_absolute_uri(path) if request else path
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -40,3 +95,45 @@ class EventSerializer(serializers.ModelSerializer):
         model = Event
         fields = ["id", "profile", "type", "name", "channel", "properties", "context", "timestamp", "received_at",
                   "source", "message_id"]
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    """A note or interaction. The text is personal data: masked for users who may not see it."""
+
+    text = serializers.CharField(max_length=5000, trim_whitespace=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "profile", "kind", "channel", "text", "author", "created_at"]
+        read_only_fields = ["id", "profile", "author", "created_at"]
+        extra_kwargs = {"channel": {"required": True}}
+
+    def to_representation(self, note):
+        data = super().to_representation(note)
+        data["text"] = mask_for(_user(self), data["text"], "text")
+        return data
+
+
+class LookupQuerySerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Identity.Type.choices, help_text="The identifier's type")
+    value = serializers.CharField(max_length=255, help_text="The identifier, as sent or normalized")
+
+
+class MergeSerializer(serializers.ModelSerializer):
+    """A merge journal entry. ``evidence`` and ``moved`` hold personal data (compared values, a traits snapshot):
+    null for users who may not see personal data."""
+
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    undone_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Merge
+        fields = ["id", "winner", "loser_id", "reason", "rule", "score", "evidence", "moved", "actor", "created_at",
+                  "undone_at", "undone_by"]
+
+    def to_representation(self, merge):
+        data = super().to_representation(merge)
+        if not can_view_pii(_user(self)):
+            data["evidence"] = data["moved"] = None
+        return data
