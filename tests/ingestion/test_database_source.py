@@ -70,6 +70,18 @@ def source_db():
         admin.execute(f"DROP DATABASE IF EXISTS {SOURCE_DB} WITH (FORCE)")
 
 
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
+    in tests/core/test_celery.py)."""
+    from cdp.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
 def _insert(connection, *rows, at=None):
     for email, name, visits in rows:
         connection.execute("INSERT INTO customers (email, name, visits, updated_at) VALUES (%s, %s, %s, %s)",
@@ -227,7 +239,8 @@ def test_probe_lists_columns_and_suggests_a_mapping(db_source):
     assert targets["id"] == "externalId" and targets["email"] == "traits.email"
 
 
-def test_the_schedule_pulls_due_sources_by_their_interval(db_source, django_capture_on_commit_callbacks):
+def test_the_schedule_pulls_due_sources_by_their_interval(db_source, eager_tasks,
+                                                          django_capture_on_commit_callbacks):
     source, connection = db_source
     import ingestion.tasks  # noqa: F401 - registers the tasks, as a worker's autodiscovery does
 
@@ -263,7 +276,8 @@ def test_changing_the_table_or_cursor_starts_from_the_beginning(db_source):
 
 # --- the UI and the API ------------------------------------------------------------------------------------------
 
-def test_settings_page_pull_now_and_last_run(db_source, client, make_user, django_capture_on_commit_callbacks):
+def test_settings_page_pull_now_and_last_run(db_source, client, make_user, eager_tasks,
+                                             django_capture_on_commit_callbacks):
     source, connection = db_source
     _insert(connection, ("ann@example.com", "Ann", "3"))
     client.force_login(make_user("Admin"))

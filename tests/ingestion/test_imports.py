@@ -35,6 +35,18 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
+    in tests/core/test_celery.py)."""
+    from cdp.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
 def file_source(db):
     source, _ = source_create(name="CRM export", kind="file", slug="crm")
     return source
@@ -357,7 +369,7 @@ def admin_client(client, make_user):
     return client
 
 
-def test_ui_upload_preview_map_start_progress_and_error_report(admin_client, file_source,
+def test_ui_upload_preview_map_start_progress_and_error_report(admin_client, file_source, eager_tasks,
                                                                 django_capture_on_commit_callbacks):
     response = admin_client.get(reverse("ingestion:import-upload", args=["crm"]))
     assert response.status_code == 200 and 'enctype="multipart/form-data"' in response.content.decode()
@@ -456,7 +468,7 @@ def test_the_source_page_shows_the_imports_slot(admin_client, file_source):
 
 # --- the API -------------------------------------------------------------------------------------------------------
 
-def test_api_upload_preview_mapping_start_status_errors_delete(api_as, file_source,
+def test_api_upload_preview_mapping_start_status_errors_delete(api_as, file_source, eager_tasks,
                                                                 django_capture_on_commit_callbacks):
     api = api_as("Admin")
     content = GOOD + "c-3,cy@example.com,Cy,many,2024-01-01\n"

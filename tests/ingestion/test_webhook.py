@@ -24,6 +24,18 @@ ORDER = {"order": {"id": "o-1", "total": "19.90", "paid_at": "2025-03-01T10:00:0
 
 
 @pytest.fixture
+def eager_tasks():
+    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
+    in tests/core/test_celery.py)."""
+    from cdp.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
 def hook(db):
     source, key = source_create(name="Shop webhooks", kind="webhook", slug="shop-hooks")
     connectors.webhook_settings_save(source=source, mapping=MAPPING)
@@ -157,7 +169,8 @@ def test_without_a_mapping_records_are_kept_as_rejected_with_the_reason(client, 
     assert rejected.payload == ORDER
 
 
-def test_stored_webhook_messages_are_processed_into_profiles(client, hook, django_capture_on_commit_callbacks):
+def test_stored_webhook_messages_are_processed_into_profiles(client, hook, eager_tasks,
+                                                            django_capture_on_commit_callbacks):
     from profiles.models import Identity
 
     source, key = hook
