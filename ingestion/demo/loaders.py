@@ -306,8 +306,8 @@ class _Table:
         self.fields = [by_name[name] for name in given]
         self.extra = []
         for f in model._meta.concrete_fields:
-            if f.attname in given or f.primary_key:
-                continue
+            if f.attname in given or f.primary_key or f.generated:
+                continue  # a generated column (Profile.search_text) is computed by the database
             value = f.get_default()  # the declared default, "" for text, None otherwise
             if value is None and not f.null:
                 raise DemoError(f"{model._meta.label}.{f.name} has no default; the bulk loader needs to know it.")
