@@ -752,7 +752,7 @@ def candidate_decide(*, candidate: MatchCandidate, decision: str, actor=None, re
 
     if decision not in DECISIONS:
         raise CandidateDecisionError(f"Unknown decision {decision!r}; use one of {', '.join(DECISIONS)}.")
-    candidate = MatchCandidate.objects.select_for_update().select_related("rule").get(pk=candidate.pk)
+    candidate = MatchCandidate.objects.select_for_update(of=("self",)).select_related("rule").get(pk=candidate.pk)
     if candidate.status != MatchCandidate.Status.PENDING:
         raise CandidateDecisionError(f"This pair was decided already ({candidate.get_status_display().lower()}).")
     profiles = {p.pk: p for p in Profile.objects.filter(pk__in=[candidate.profile_a_id, candidate.profile_b_id])}

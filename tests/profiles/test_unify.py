@@ -57,6 +57,17 @@ def rule():
     return match_rules_install()
 
 
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in-process here, also when the suite runs with a broker."""
+    from cdp.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
 # --- records ---------------------------------------------------------------------------------------------------
 
 
@@ -181,7 +192,7 @@ def test_nothing_happens_without_an_enabled_rule():
     assert live(b.pk) == b.pk
 
 
-def test_the_profile_changed_receiver_enqueues_matching(rule, django_capture_on_commit_callbacks):
+def test_the_profile_changed_receiver_enqueues_matching(rule, eager_tasks, django_capture_on_commit_callbacks):
     # Eager Celery in tests: the task runs inline once each batch commits.
     with django_capture_on_commit_callbacks(execute=True):
         crm = make_profile(("record", "crm:600"), CRM_MUELLER)
@@ -192,6 +203,25 @@ def test_the_profile_changed_receiver_enqueues_matching(rule, django_capture_on_
             Observation(identities=[("user_id", "u-601")], traits={"first_name": "Ida", "last_name": "Kern"},
                         timestamp=AT)])
     assert Merge.objects.filter(winner=crm, reason="match").count() == 1
+
+
+def test_the_receiver_enqueues_nothing_without_an_enabled_rule_or_inside_a_matching_pass(
+        rule, django_capture_on_commit_callbacks):
+    from profiles import tasks
+    from profiles.services import matching
+
+    sent = []
+    original = tasks.match_profiles.delay
+    tasks.match_profiles.delay = lambda ids: sent.append(ids)
+    try:
+        tasks.profile_changed_enqueue_matching(Profile, profile_ids=[3, 1, 3])
+        with matching._matching():
+            tasks.profile_changed_enqueue_matching(Profile, profile_ids=[4])
+        MatchRule.objects.update(enabled=False)
+        tasks.profile_changed_enqueue_matching(Profile, profile_ids=[5])
+    finally:
+        tasks.match_profiles.delay = original
+    assert sent == [[1, 3]]
 
 
 # --- manage.py unify -------------------------------------------------------------------------------------------
@@ -231,7 +261,8 @@ def _synthetic_people(count: int) -> tuple[list[Observation], list[tuple[str, st
 
 def test_unify_full_merges_the_duplicates_and_not_the_households(rule, make_user):
     observations, same, different = _synthetic_people(300)
-    observations_apply(observations=observations)
+    for start in range(0, len(observations), 50):  # pipeline-sized batches
+        observations_apply(observations=observations[start:start + 50])
     from profiles.models import Identity
 
     def profile_of(key):
