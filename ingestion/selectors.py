@@ -3,7 +3,8 @@ import time as clock
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdp.core.masking import can_view_pii, mask, mask_traits
@@ -16,28 +17,37 @@ def _today_start() -> datetime:
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
+def _count_per_source(**filters):
+    """A subquery: how many inbox messages of the outer source match the filters (0 for none)."""
+    counts = (InboxMessage.objects.filter(source=OuterRef("pk"), **filters).order_by().values("source")
+              .annotate(n=Count("*")).values("n"))
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
 def sources_with_stats():
-    """Sources with their inbox counts by status (the list page and the API)."""
+    """Sources with their inbox counts by status (the list page and the API): pending and rejected come from
+    small partial indexes, processed is the rest of the source's messages."""
     return Source.objects.annotate(
-        pending=Count("messages", filter=Q(messages__status=Status.PENDING)),
-        processed=Count("messages", filter=Q(messages__status=Status.PROCESSED)),
-        rejected=Count("messages", filter=Q(messages__status=Status.REJECTED)),
-    ).order_by("name", "id")
+        total=_count_per_source(),
+        pending=_count_per_source(status=Status.PENDING),
+        rejected=_count_per_source(status=Status.REJECTED),
+    ).annotate(processed=F("total") - F("pending") - F("rejected")).order_by("name", "id")
 
 
 def source_stats(*, source: Source) -> dict:
     """The live stats of one source: received today, processed, rejected, pending, the last message's time."""
-    by_status = dict(InboxMessage.objects.filter(source=source).values_list("status").annotate(n=Count("id"))
-                     .values_list("status", "n"))
-    recent = InboxMessage.objects.filter(source=source, received_at__gte=_today_start()).aggregate(
-        received_today=Count("id"))
-    last = InboxMessage.objects.filter(source=source).aggregate(last=Max("received_at"))["last"]
+    messages = InboxMessage.objects.filter(source=source)
+    total = messages.count()
+    pending = messages.filter(status=Status.PENDING).count()
+    rejected = messages.filter(status=Status.REJECTED).count()
+    recent = messages.filter(received_at__gte=_today_start()).aggregate(n=Count("id"), last=Max("received_at"))
+    last = recent["last"] or messages.aggregate(last=Max("received_at"))["last"]
     return {
-        "received_today": recent["received_today"],
-        "pending": by_status.get(Status.PENDING, 0),
-        "processed": by_status.get(Status.PROCESSED, 0),
-        "rejected": by_status.get(Status.REJECTED, 0),
-        "total": sum(by_status.values()),
+        "received_today": recent["n"],
+        "pending": pending,
+        "processed": total - pending - rejected,
+        "rejected": rejected,
+        "total": total,
         "last_received_at": last,
     }
 
@@ -58,9 +68,9 @@ class SourceKey:
     enabled: bool
 
 
-# Write key hash -> (SourceKey or None, when it was read). The tracking API's hot path looks keys up here, off
-# the database; a switch or key change reaches other processes within SOURCE_KEY_CACHE_SECONDS (this process
-# forgets at once).
+# Write key -> (SourceKey or None, when it was read), in this process's memory only. The tracking API's hot path
+# looks keys up here, off the database (and without hashing); a switch or key change reaches other processes
+# within SOURCE_KEY_CACHE_SECONDS (this process forgets at once).
 SOURCE_KEY_CACHE_SECONDS = 2.0
 _source_keys: dict[str, tuple[SourceKey | None, float]] = {}
 _source_keys_lock = threading.Lock()
@@ -68,19 +78,18 @@ _source_keys_lock = threading.Lock()
 
 def source_key_lookup(write_key: str) -> SourceKey | None:
     """The source a write key belongs to (id and switch), or None for an unknown key."""
-    from ingestion.services.sources import write_key_hash
-
-    digest = write_key_hash(write_key)
     now = clock.monotonic()
-    cached = _source_keys.get(digest)
+    cached = _source_keys.get(write_key)
     if cached and now - cached[1] < SOURCE_KEY_CACHE_SECONDS:
         return cached[0]
-    row = Source.objects.filter(write_key_hash=digest).values_list("id", "enabled").first()
+    from ingestion.services.sources import write_key_hash
+
+    row = Source.objects.filter(write_key_hash=write_key_hash(write_key)).values_list("id", "enabled").first()
     found = SourceKey(*row) if row else None
     with _source_keys_lock:
         if len(_source_keys) > 10_000:
             _source_keys.clear()
-        _source_keys[digest] = (found, now)
+        _source_keys[write_key] = (found, now)
     return found
 
 

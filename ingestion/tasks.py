@@ -13,7 +13,9 @@ PROCESS_BUDGET_SECONDS = 60
 SWEEP_PENDING_AGE_SECONDS = 30
 
 
-@shared_task(name="ingestion.tasks.inbox_process")
+# No result is kept: with a result backend, every .delay() would also subscribe to the task's result channel,
+# which costs more than the publish (and the tracking API enqueues from its request path).
+@shared_task(name="ingestion.tasks.inbox_process", ignore_result=True)
 def inbox_process(source_id: int | None = None) -> dict:
     """Process pending inbox messages (of one source, or all) in batches until none is left."""
     deadline = time.monotonic() + PROCESS_BUDGET_SECONDS
@@ -29,7 +31,7 @@ def inbox_process(source_id: int | None = None) -> dict:
     return {"claimed": total.claimed, "processed": total.processed, "rejected": total.rejected}
 
 
-@shared_task(name="ingestion.tasks.inbox_sweep")
+@shared_task(name="ingestion.tasks.inbox_sweep", ignore_result=True)
 def inbox_sweep() -> list[int]:
     """Re-enqueue processing for every source with messages pending for too long (a lost broker message never
     loses data). Returns the source ids enqueued."""

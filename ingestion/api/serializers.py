@@ -13,11 +13,12 @@ class SourceSerializer(serializers.ModelSerializer):
     pending = serializers.IntegerField(read_only=True, default=None)
     processed = serializers.IntegerField(read_only=True, default=None)
     rejected = serializers.IntegerField(read_only=True, default=None)
+    total = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
         model = Source
         fields = ["id", "name", "slug", "kind", "channel", "enabled", "write_key_prefix", "settings", "created_at",
-                  "pending", "processed", "rejected"]
+                  "pending", "processed", "rejected", "total"]
         read_only_fields = ["slug", "kind", "write_key_prefix", "created_at"]
 
     def to_representation(self, instance):

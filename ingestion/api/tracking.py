@@ -272,20 +272,23 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime, bat
 # --- views ------------------------------------------------------------------------------------------------------
 
 
-def _error(error: RequestRejected) -> JsonResponse:
+def _cors(request, response):
+    """Browsers (analytics.js from another origin) need the CORS headers; server-side clients send no Origin."""
+    if "HTTP_ORIGIN" in request.META:
+        for header, value in CORS_HEADERS.items():
+            response[header] = value
+    return response
+
+
+def _error(request, error: RequestRejected) -> JsonResponse:
     response = json_error(error.status, error.code, error.message, error.fields)
-    for header, value in CORS_HEADERS.items():
-        response[header] = value
     if error.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="tracking"'
-    return response
+    return _cors(request, response)
 
 
-def _success() -> HttpResponse:
-    response = HttpResponse(SUCCESS, content_type="application/json")
-    for header, value in CORS_HEADERS.items():
-        response[header] = value
-    return response
+def _success(request) -> HttpResponse:
+    return _cors(request, HttpResponse(SUCCESS, content_type="application/json"))
 
 
 def _authenticate(request, body) -> selectors.SourceKey:
@@ -335,12 +338,14 @@ def _handle(request, call_type: str | None) -> HttpResponse:
             raise
         if source is None:
             source = _authenticate(request, data)
-        return _accept(source.id, data, call_type, received_at, suspicious=bool(_SUSPICIOUS_ESCAPE.search(body)))
+        _accept(source.id, data, call_type, received_at, suspicious=bool(_SUSPICIOUS_ESCAPE.search(body)))
+        return _success(request)
     except RequestRejected as error:
-        return _error(error)
+        return _error(request, error)
 
 
-def _accept(source_id: int, data, call_type: str | None, received_at: datetime, *, suspicious: bool):
+def _accept(source_id: int, data, call_type: str | None, received_at: datetime, *, suspicious: bool) -> None:
+    """Store the valid messages and reject the others; raises RequestRejected to answer with the errors."""
     if not isinstance(data, dict):
         inbox_reject_ids(source_id=source_id, messages_with_reasons=[(data, "The body must be a JSON object.")])
         raise RequestRejected(400, "invalid", "The body must be a JSON object.")
@@ -401,7 +406,7 @@ def _accept(source_id: int, data, call_type: str | None, received_at: datetime, 
 
     result = inbox_store_serialized(source_id=source_id, prepared=prepared, received_at=received_at)
     if not rejected:
-        return _success()
+        return
     inbox_reject_ids(source_id=source_id, messages_with_reasons=rejected)
     if call_type is not None:
         raise RequestRejected(400, "invalid", "The message is not valid.", field_errors)

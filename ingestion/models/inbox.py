@@ -15,7 +15,8 @@ class InboxMessage(models.Model):
         PROCESSED = "processed", "Processed"
         REJECTED = "rejected", "Rejected"
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: the unique (source, message_id) constraint leads with it.
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="messages", db_index=False)
     message_id = models.CharField(max_length=128)
     type = models.CharField(max_length=16)
     payload = models.JSONField()
@@ -30,10 +31,15 @@ class InboxMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "message_id"], name="inbox_source_message_unique")
         ]
+        # Few indexes, and partial ones for the short-lived and the rare states: every message is inserted once
+        # and updated once (pending -> processed), and each index costs both.
         indexes = [
-            models.Index(fields=["status", "id"], name="inbox_status_id"),
-            # The live stats and the event debugger of one source.
-            models.Index(fields=["source", "status"], name="inbox_source_status"),
+            # Claiming (oldest first, SKIP LOCKED) and the sweep; per source for tasks and the pending count.
+            models.Index(fields=["id"], name="inbox_pending", condition=models.Q(status="pending")),
+            models.Index(fields=["source", "id"], name="inbox_pending_source", condition=models.Q(status="pending")),
+            # The rejected count and the debugger's "rejected" view.
+            models.Index(fields=["source", "id"], name="inbox_rejected_source", condition=models.Q(status="rejected")),
+            # The event debugger (latest first) and the received-today count of one source.
             models.Index(fields=["source", "received_at"], name="inbox_source_received"),
         ]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from ingestion.models import InboxMessage, Source
@@ -94,77 +94,146 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
 
 
-# Many rows: the payloads travel as ONE JSON array and the ids as another, and PostgreSQL takes them apart (in C);
-# building per-element array parameters in Python costs more than the whole insert.
-_PG_INSERT = """
-    INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
-    SELECT %b, k.m, left(coalesce(e.p->>'type', ''), 16), e.p, %b, %b, coalesce(r.reason, ''), 0, %b
+TABLE = InboxMessage._meta.db_table
+# Many rows: the payloads travel as ONE JSON array and the per-row keys (source, message id, received at, reason)
+# as another, and PostgreSQL takes them apart (in C); building per-value parameters in Python costs more than the
+# whole insert. Returns what was new, so that concurrent callers that shared the statement can tell theirs.
+_PG_INSERT = f"""
+    INSERT INTO {TABLE} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
+    SELECT (k.x->>0)::bigint, k.x->>1, left(coalesce(e.p->>'type', ''), 16), e.p, (k.x->>2)::timestamptz, %b,
+           coalesce(k.x->>3, ''), 0, %b
     FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(p, i)
-    JOIN jsonb_array_elements_text(%b::jsonb) WITH ORDINALITY AS k(m, j) ON k.j = e.i
-    LEFT JOIN jsonb_array_elements_text(%b::jsonb) WITH ORDINALITY AS r(reason, n) ON r.n = e.i
-    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id"""
-_PG_INSERT_ONE = """
-    INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
+    JOIN jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS k(x, j) ON k.j = e.i
+    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"""
+_PG_INSERT_ONE = f"""
+    INSERT INTO {TABLE} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
     VALUES (%b, %b, %b, %b::jsonb, %b, %b, %b, 0, %b)
-    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id"""
+    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"""
 
 
-def _pg_cursor():
-    """A psycopg cursor with server-side binding on Django's connection (in its transaction, if any): one
-    constant statement with binary array parameters, prepared by psycopg after a few uses. Django's quoting of
-    thousands of parameters on the client costs far more than the insert itself."""
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
-def _insert(rows: list[tuple]) -> list[int]:
-    """One INSERT for all rows; returns the ids of the rows that were new."""
+def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
+    """One INSERT for all rows (source_id, message_id, type, JSON text, received_at, status, reason,
+    processed_at; one status and processed_at per call); returns (source_id, message_id) of the new ones."""
     if not rows:
         return []
-    table = connection.ops.quote_name(InboxMessage._meta.db_table)
-    if connection.vendor == "postgresql":
-        with connection.wrap_database_errors, _pg_cursor() as cursor:
-            if len(rows) == 1:  # the single-event calls: scalars bind faster than one-element arrays
-                cursor.execute(_PG_INSERT_ONE.format(table=table), rows[0])
-            else:  # one source, time, status and processed_at per call (see the callers)
-                source_id, received_at, status, processed_at = rows[0][0], rows[0][4], rows[0][5], rows[0][7]
-                reasons = json.dumps([row[6] for row in rows]) if any(row[6] for row in rows) else "[]"
-                cursor.execute(_PG_INSERT.format(table=table), [
-                    source_id, received_at, status, processed_at, "[" + ",".join(row[3] for row in rows) + "]",
-                    json.dumps([row[1] for row in rows]), reasons])
-            return [row[0] for row in cursor.fetchall()]
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor == "postgresql":
+        import psycopg
+
+        conn.ensure_connection()
+        # A psycopg cursor with server-side binding on Django's connection (in its transaction, if any): constant,
+        # prepared statements (Django turns psycopg's automatic preparation off; these ask for it).
+        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
+            if len(rows) == 1:  # a single event: scalars bind faster than JSON documents
+                cursor.execute(_PG_INSERT_ONE, rows[0], prepare=True)
+            else:
+                keys = json.dumps([[row[0], row[1], row[4].isoformat(), row[6]] for row in rows])
+                cursor.execute(_PG_INSERT, [rows[0][5], rows[0][7], "[" + ",".join(row[3] for row in rows) + "]",
+                                            keys], prepare=True)
+            return cursor.fetchall()
+    table = conn.ops.quote_name(TABLE)
     one = "(%s, %s, %s, %s, %s, %s, %s, 0, %s)"
     sql = (f"INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, "
            f"processed_at) VALUES {', '.join([one] * len(rows))} "
-           f"ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id")
-    params = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
+           f"ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id")
+    adapt = conn.ops.adapt_datetimefield_value
+    params = [adapt(v) if isinstance(v, datetime) else v for row in rows for v in row]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        return [tuple(row) for row in cursor.fetchall()]
 
 
-def _insert_retrying(rows: list[tuple]) -> list[int]:
+def _insert_retrying(rows: list[tuple]) -> list[tuple[int, str]]:
     """``_insert`` outside a transaction, once more on a fresh connection if the kept-alive one turned out dead
     (the PostgreSQL path skips Django's per-request health-check query; ON CONFLICT DO NOTHING makes the retry
     safe)."""
+    conn = connections[DEFAULT_DB_ALIAS]
     try:
         return _insert(rows)
     except (OperationalError, InterfaceError):
-        if not connection.get_autocommit() or connection.in_atomic_block:
+        if not conn.get_autocommit() or conn.in_atomic_block:
             raise
-        connection.close()
+        conn.close()
         return _insert(rows)
+
+
+class _Job:
+    __slots__ = ("rows", "done", "lead", "stored", "failed")
+
+    def __init__(self, rows):
+        self.rows, self.done, self.lead, self.stored, self.failed = rows, threading.Event(), False, 0, False
+
+
+class GroupInsert:
+    """Concurrent stores of one process (the tracking API's request threads, outside transactions) share one
+    INSERT and one commit: the first caller leads and inserts everything queued meanwhile, the others wait for that
+    commit, then the lead passes to the next waiter. Every caller still answers only once its rows are committed;
+    a statement that fails makes each caller insert its own rows again, alone, so that one bad row stays alone."""
+
+    WAIT_SECONDS = 30
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queue: list[_Job] = []
+        self._busy = False
+
+    def insert(self, rows: list[tuple]) -> int:
+        """Insert the rows; returns how many were new."""
+        job = _Job(rows)
+        with self._lock:
+            self._queue.append(job)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            if not job.done.wait(self.WAIT_SECONDS):
+                with self._lock:
+                    orphaned = job in self._queue
+                    if orphaned:
+                        self._queue.remove(job)
+                if orphaned:
+                    return len(_insert_retrying(rows))
+                job.done.wait()
+            if not job.lead:
+                return len(_insert_retrying(rows)) if job.failed else job.stored
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._flush(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].done.set()
+                else:
+                    self._busy = False
+            for other in batch:
+                if other is not job:
+                    other.done.set()
+        return len(_insert_retrying(rows)) if job.failed else job.stored
+
+    @staticmethod
+    def _flush(batch: list[_Job]) -> None:
+        try:
+            new = _insert_retrying([row for job in batch for row in job.rows])
+        except Exception:
+            for job in batch:
+                job.failed = True
+            return
+        fresh = set(new)
+        for job in batch:
+            for row in job.rows:
+                key = (row[0], row[1])
+                if key in fresh:
+                    fresh.discard(key)
+                    job.stored += 1
+
+
+group_insert = GroupInsert()
 
 
 def _max_rows_per_statement() -> int:
     # SQLite allows 32766 host parameters per statement (8 per row); PostgreSQL 65535.
     return 4000 if connection.vendor == "sqlite" else 8000
-
-
-def _db_time(value: datetime):
-    return value if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
 
 
 def inbox_store(*, source: Source, messages: list[dict], received_at: datetime | None = None) -> StoreResult:
@@ -193,14 +262,18 @@ def inbox_store_serialized(*, source_id: int, prepared: list[tuple[str, str, str
     """``inbox_store`` for callers that already serialized each message (the tracking API measures each event's
     size on that text, so it is serialized once): ``prepared`` holds (message id, type, JSON text) per message,
     the text checked with ``unstorable_reason``."""
-    at = _db_time(received_at)
+    at = received_at
     pending = InboxMessage.Status.PENDING.value
     rows = [(source_id, message_id, str(message_type)[:TYPE_MAX], text, at, pending, "", None)
             for message_id, message_type, text in prepared]
     result = StoreResult(message_ids=[row[1] for row in rows])
     step = _max_rows_per_statement()
-    if len(rows) <= step and not unstorable and connection.get_autocommit():
-        # One statement: atomic by itself, without BEGIN/COMMIT round trips.
+    conn = connections[DEFAULT_DB_ALIAS]
+    if len(rows) <= step and not unstorable and conn.get_autocommit() and conn.vendor == "postgresql":
+        # Outside a transaction (the tracking API): one statement, atomic by itself, shared with the stores that
+        # other threads of this process make at the same moment.
+        result.stored = group_insert.insert(rows)
+    elif len(rows) <= step and not unstorable and conn.get_autocommit():
         result.stored = len(_insert_retrying(rows))
     else:
         with transaction.atomic():
@@ -228,7 +301,7 @@ def inbox_reject_ids(*, source_id: int, messages_with_reasons: list[tuple[dict, 
     if not messages_with_reasons:
         return 0
     now = timezone.now()
-    at = _db_time(now)
+    at = now
     rejected = InboxMessage.Status.REJECTED.value
     rows = []
     for message, reason in messages_with_reasons:

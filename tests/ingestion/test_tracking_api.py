@@ -149,6 +149,15 @@ def test_only_post_is_allowed_and_preflight_answers(source):
     assert "Authorization" in preflight["Access-Control-Allow-Headers"]
 
 
+def test_cors_headers_go_to_browsers_only(source):
+    browser = post("/v1/track", CALLS["track"], key=source.key, HTTP_ORIGIN="https://shop.example.com")
+    assert browser["Access-Control-Allow-Origin"] == "*"
+    server = post("/v1/track", CALLS["track"], key=source.key)
+    assert "Access-Control-Allow-Origin" not in server
+    error = post("/v1/track", {}, key="nope", HTTP_ORIGIN="https://shop.example.com")
+    assert error.status_code == 401 and error["Access-Control-Allow-Origin"] == "*"
+
+
 def test_no_session_or_csrf_is_needed(source):
     client = Client(enforce_csrf_checks=True)
     response = client.post("/v1/track", json.dumps(CALLS["track"]), content_type="application/json",
