@@ -69,9 +69,10 @@ def fill(target: int, chunk: int = 200_000) -> float:
                 "INSERT INTO profiles_profile (created_at, updated_at, first_seen_at, last_seen_at, traits, "
                 "trait_sources) "
                 "SELECT now(), now(), now() - (g %% 700) * interval '1 day', now() - (g %% 60) * interval '1 day', "
-                "jsonb_build_object('first_name', f[1 + (g * 7919) %% cardinality(f)], "
-                "'last_name', l[1 + (g * 104729) %% cardinality(l)], "
-                "'email', fa[1 + (g * 7919) %% cardinality(f)] || '.' || la[1 + (g * 104729) %% cardinality(l)] "
+                "jsonb_build_object('first_name', f[1 + ((g::bigint * 7919) %% cardinality(f))::int], "
+                "'last_name', l[1 + ((g::bigint * 104729) %% cardinality(l))::int], "
+                "'email', fa[1 + ((g::bigint * 7919) %% cardinality(f))::int] || '.' "
+                "|| la[1 + ((g::bigint * 104729) %% cardinality(l))::int] "
                 "|| g || '@example.org', 'phone', '+49151' || lpad(g::text, 8, '0'), 'bench_n', g), '{}'::jsonb "
                 "FROM generate_series(%s, %s) AS g, (SELECT %s::text[] AS f, %s::text[] AS l, %s::text[] AS fa, "
                 "%s::text[] AS la) AS names",

@@ -10,7 +10,7 @@ NOTE_MAX_LENGTH = 5000
 class NoteForm(forms.Form):
     kind = forms.ChoiceField(choices=Note.Kind.choices, initial=Note.Kind.NOTE, label="Kind")
     channel = forms.ChoiceField(choices=Note.Channel.choices, initial=Note.Channel.CALL_CENTER, label="Channel")
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=NOTE_MAX_LENGTH, label="Note",
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=NOTE_MAX_LENGTH, label="Note",
                            help_text="What the customer said or wants; visible to colleagues who may see "
                                      "personal data.")
 

@@ -11,6 +11,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.views import View
 
@@ -42,6 +45,10 @@ class ProfileListView(FilteredListView):
 
 
 def _shown(value) -> str:
+    if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
+        when = parse_datetime(value)  # an ISO time (intends_to_cancel_at, last_note_at ...) reads as a time
+        if when is not None:
+            return date_format(timezone.localtime(when) if timezone.is_aware(when) else when, "Y-m-d H:i")
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):

@@ -63,7 +63,7 @@ def note_add(*, profile: Profile, text: str, kind: str = Note.Kind.NOTE, channel
     at = note.created_at
     Event.objects.create(profile=profile, type=Event.Type.NOTE, name=EVENT_NAMES[kind], channel=channel,
                          properties={"kind": kind, "note_id": note.pk}, timestamp=at, source=NOTE_SOURCE)
-    traits = _traits_for(kind, at.isoformat())
+    traits = _traits_for(kind, at.isoformat(timespec="seconds"))
     trait_values_record([(profile.pk, name, value, NOTE_SOURCE, at) for name, value in traits.items()])
     golden_record_recompute(profile=profile, names=list(traits))
     profile.refresh_from_db()

@@ -34,8 +34,8 @@ def test_intent_to_cancel_note_becomes_an_event_and_traits(make_user, django_cap
     assert event.properties == {"kind": "intent_to_cancel", "note_id": note.pk}
     anna.refresh_from_db()
     assert anna.traits["intends_to_cancel"] is True
-    assert anna.traits["intends_to_cancel_at"] == note.created_at.isoformat()
-    assert anna.traits["last_note_at"] == note.created_at.isoformat()
+    assert anna.traits["intends_to_cancel_at"] == note.created_at.isoformat(timespec="seconds")
+    assert anna.traits["last_note_at"] == note.created_at.isoformat(timespec="seconds")
     assert anna.trait_sources["intends_to_cancel"]["source"] == "agent"
     assert TraitValue.objects.filter(profile=anna, name="intends_to_cancel", source="agent").exists()
     assert AuditEntry.objects.filter(object_type="profiles.note", object_id=str(note.pk), actor=agent).exists()
