@@ -679,10 +679,40 @@ def _all_live_records(progress: Progress | None) -> tuple[list[int], dict[str, l
     return ids, records, total
 
 
-def unify_full(*, progress: Progress | None = None, actor=None, threads: int | None = None) -> MatchResult:
+def _dry_run(scored: list[_Scored], rules: MatchRules, decided: set[tuple[int, int]], result: MatchResult) -> None:
+    """Count what ``_apply`` would do, writing nothing (merges follow earlier merges in memory; no rule of
+    ``profiles_merge`` is checked, so refusals are not counted)."""
+    scored.sort(key=lambda s: (-s.weight, s.a, s.b))
+    root: dict[int, int] = {}
+
+    def find(pk: int) -> int:
+        while pk in root:
+            pk = root[pk]
+        return pk
+
+    review: set[tuple[int, int]] = set()
+    for item in scored:
+        if (item.a, item.b) in decided:
+            result.skipped_decided += 1
+            continue
+        a, b = find(item.a), find(item.b)
+        if a == b:
+            continue
+        if item.score >= rules.auto_merge:
+            root[max(a, b)] = min(a, b)
+            result.auto_merged += 1
+        else:
+            review.add((item.a, item.b))
+    result.sent_to_review += len({(min(find(a), find(b)), max(find(a), find(b))) for a, b in review
+                                  if find(a) != find(b)})
+
+
+def unify_full(*, progress: Progress | None = None, actor=None, threads: int | None = None,
+               dry_run: bool = False) -> MatchResult:
     """Match every live profile against every other, through the blocking keys (near-linear): read, encode,
     block, score, then merge and queue, and rebuild the match keys for the incremental path.
-    ``progress(stage, done, total)`` is called along the way."""
+    ``progress(stage, done, total)`` is called along the way. ``dry_run``: count what would be merged and queued,
+    and change nothing."""
     import time
 
     result = MatchResult()
@@ -715,7 +745,13 @@ def unify_full(*, progress: Progress | None = None, actor=None, threads: int | N
             step = time.perf_counter()
             keys = _keys_for(rule, enc, compiled, records)
             del enc
+            result.seconds["keys_compute"] = result.seconds.get("keys_compute", 0.0) + time.perf_counter() - step
+            step = time.perf_counter()
             decided = _decided_pairs()
+            if dry_run:
+                _dry_run(scored, compiled, decided, result)
+                result.seconds["count"] = result.seconds.get("count", 0.0) + time.perf_counter() - step
+                continue
             winners |= _apply(scored, rule, compiled, decided, result, actor, progress)
             del scored
             result.seconds["merge_review"] = result.seconds.get("merge_review", 0.0) + time.perf_counter() - step

@@ -301,6 +301,18 @@ def test_unify_full_merges_the_duplicates_and_not_the_households(rule, make_user
     assert "Incremental unification" in out.getvalue() and " 0 auto-merged" in out.getvalue()
 
 
+def test_unify_full_dry_run_counts_and_changes_nothing(rule):
+    make_profile(("record", "crm:900"), CRM_MUELLER)
+    make_profile(("user_id", "u-900"), SHOP_MUELLER)
+    make_profile(("record", "crm:901"), ANNA_CRM)
+    make_profile(("user_id", "u-901"), ANNA_SHOP)
+    out = io.StringIO()
+    call_command("unify", "--full", "--dry-run", stdout=out, stderr=io.StringIO())
+    assert "1 would be auto-merged, 1 would go to review" in out.getvalue()
+    assert not Merge.objects.exists() and not MatchCandidate.objects.exists() and not MatchKey.objects.exists()
+    assert Profile.objects.filter(merged_into__isnull=True).count() == 4
+
+
 def test_unify_installs_the_default_rule_when_there_is_none():
     assert not MatchRule.objects.exists()
     err = io.StringIO()

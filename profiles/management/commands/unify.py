@@ -52,10 +52,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--full", action="store_true", help="Match every profile, not only the changed ones.")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="With --full: count what would be merged and queued, change nothing.")
         parser.add_argument("--since", help="Incremental: profiles changed since this ISO date/time (default: the "
                                             "last run).")
 
-    def handle(self, *args, full: bool = False, since: str | None = None, **options):
+    def handle(self, *args, full: bool = False, since: str | None = None, dry_run: bool = False, **options):
+        if dry_run and not full:
+            raise CommandError("--dry-run needs --full.")
         if not matching.enabled_rules():
             if MatchRule.objects.exists():
                 raise CommandError("Every match rule is disabled; enable one (admin, or the API) first.")
@@ -63,6 +67,14 @@ class Command(BaseCommand):
             self.stderr.write("unify: installed the default match rule 'people'.")
         started = time.monotonic()
         progress = _Progress(self.stderr, options.get("verbosity", 1))
+        if dry_run:
+            result = matching.unify_full(progress=progress, dry_run=True)
+            progress.end()
+            self.stdout.write(f"Dry run (nothing changed): {result.profiles:,} profiles, {result.compared:,} pairs "
+                              f"compared, {result.auto_merged:,} would be auto-merged, {result.sent_to_review:,} "
+                              f"would go to review, {result.skipped_decided:,} left alone (decided before), "
+                              f"{time.monotonic() - started:,.1f} s")
+            return
         last_start = (AuditEntry.objects.filter(object_type=RUN_OBJECT_TYPE, object_id="started")
                       .order_by("-at").values_list("at", flat=True).first())
         # The next incremental run starts from when this one started (so changes made during it are picked up).
