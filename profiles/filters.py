@@ -1,45 +1,55 @@
 import django_filters
 from django.db import connection
 from django.db.models import FloatField, OuterRef, Q, Subquery, Value
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 
 from profiles.models import Event, Identity, Merge, Profile
 from profiles.search import MIN_FUZZY_LENGTH, query_normalize
 
-# How many of the best hits each index contributes to a fuzzy search on PostgreSQL (a search shows the best
-# matches, not every profile that shares three letters with the query).
+# A search shows the best matches, not every profile that shares three letters with the query: each index gives
+# at most SEARCH_LIMIT candidates, and the fuzzy (word similarity) pass runs only when the substring pass found
+# fewer than FUZZY_BELOW profiles (a typo, a partial name), because it is the expensive one on a large table.
 SEARCH_LIMIT = 500
+FUZZY_BELOW = 50
 
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _ids(sql: str, params: list) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _search_postgresql(queryset, text: str, identifier: str):
-    """Trigram search (pg_trgm, GIN indexes on profiles_profile.search_text and profiles_identity.value): word
-    similarity or substring, the best SEARCH_LIMIT hits of each index, ordered by similarity."""
+    """pg_trgm search (GIN indexes on profiles_profile.search_text and profiles_identity.value). An exact
+    identifier answers at once; otherwise substring matches, and word-similarity matches when those are few,
+    ordered by similarity (the best of the search text and the profile's identifiers)."""
     from django.contrib.postgres.search import TrigramWordSimilarity
 
+    exact = list(Identity.objects.filter(type__in=Identity.Type.values, value__in={identifier, text})
+                 .values_list("profile_id", flat=True)[:SEARCH_LIMIT])
+    if exact:
+        return queryset.filter(pk__in=exact)
     if len(text) < MIN_FUZZY_LENGTH and len(identifier) < MIN_FUZZY_LENGTH:
-        # Too short for trigrams: an exact identifier only.
-        return queryset.filter(pk__in=Identity.objects.filter(value=identifier).values("profile_id"))
-    hits = RawSQL(
-        "SELECT hit.id FROM ("
-        " (SELECT p.id, word_similarity(%s, p.search_text) AS score FROM profiles_profile p"
-        "  WHERE p.search_text %%> %s OR p.search_text LIKE %s ORDER BY score DESC LIMIT %s)"
-        " UNION ALL"
-        " (SELECT i.profile_id, word_similarity(%s, i.value) AS score FROM profiles_identity i"
-        "  WHERE i.value %%> %s OR i.value ILIKE %s ORDER BY score DESC LIMIT %s)"
-        ") AS hit",
-        [text, text, _like(text), SEARCH_LIMIT, identifier, identifier, _like(identifier), SEARCH_LIMIT],
-    )
+        return queryset.none()  # too short for trigrams, and no identifier is exactly this
+    ids = _ids("(SELECT p.id FROM profiles_profile p WHERE p.search_text LIKE %s LIMIT %s) UNION "
+               "(SELECT i.profile_id FROM profiles_identity i WHERE i.value ILIKE %s LIMIT %s)",
+               [_like(text), SEARCH_LIMIT, _like(identifier), SEARCH_LIMIT])
+    if len(ids) < FUZZY_BELOW:
+        ids += _ids("(SELECT p.id FROM profiles_profile p WHERE p.search_text %%> %s "
+                    " ORDER BY word_similarity(%s, p.search_text) DESC LIMIT %s) UNION "
+                    "(SELECT i.profile_id FROM profiles_identity i WHERE i.value %%> %s "
+                    " ORDER BY word_similarity(%s, i.value) DESC LIMIT %s)",
+                    [text, text, SEARCH_LIMIT, identifier, identifier, SEARCH_LIMIT])
     best_identity = (Identity.objects.filter(profile=OuterRef("pk"))
                      .annotate(score=TrigramWordSimilarity(Value(identifier), "value"))
                      .order_by("-score").values("score")[:1])
     score = Greatest(TrigramWordSimilarity(Value(text), "search_text"),
                      Coalesce(Subquery(best_identity, output_field=FloatField()), Value(0.0)))
-    return queryset.filter(pk__in=hits).annotate(search_score=score).order_by("-search_score", "-id")
+    return queryset.filter(pk__in=set(ids)).annotate(search_score=score).order_by("-search_score", "-id")
 
 
 def _search_plain(queryset, text: str, identifier: str):
@@ -61,7 +71,7 @@ def profiles_search(queryset, query: str):
 
 class ProfileFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search",
-                                  help_text="Name, email, phone or any identifier; typos are forgiven")
+                                  help_text="Name, email, phone or any identifier")
     seen_since = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte", label="Seen since")
 
     class Meta:
