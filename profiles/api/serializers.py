@@ -118,6 +118,15 @@ class NoteSerializer(serializers.ModelSerializer):
 class LookupQuerySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=Identity.Type.choices, help_text="The identifier's type")
     value = serializers.CharField(max_length=255, help_text="The identifier, as sent or normalized")
+    source = serializers.SlugField(max_length=64, required=False,
+                                   help_text="For type=record: the source whose key ``value`` is (the record "
+                                             "identity is stored as source:key)")
+
+    def validate(self, attrs):
+        source = attrs.pop("source", "")
+        if source and attrs["type"] == Identity.Type.RECORD and not attrs["value"].startswith(f"{source}:"):
+            attrs["value"] = f"{source}:{attrs['value']}"
+        return attrs
 
 
 class MergeSerializer(serializers.ModelSerializer):

@@ -81,6 +81,15 @@ def test_lookup_by_any_identifier_normalizing_the_value(api_as, anna):
     assert AuditEntry.objects.filter(profile_id=anna.pk, summary="Looked up by phone").exists()
 
 
+def test_lookup_of_a_source_record_by_its_key(api_as):
+    bert = person("bert@example.de", extra_identities=[("record", "crm:C-77")])
+    client = api_as("Sales")
+    for query in ({"type": "record", "value": "crm:C-77"}, {"type": "record", "source": "crm", "value": "C-77"}):
+        assert client.get("/api/v1/profiles/lookup/", query).json()["id"] == bert.pk
+    assert client.get("/api/v1/profiles/lookup/", {"type": "record", "source": "shop", "value": "C-77"}
+                      ).status_code == 404
+
+
 def test_lookup_follows_merge_tombstones(api_as, anna):
     other = person("second@example.de")
     profiles_merge(winner=anna, loser=other, reason=Merge.Reason.MANUAL)
