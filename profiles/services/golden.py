@@ -61,7 +61,7 @@ class Policies:
         return self.by_trait.get(name, self.default)
 
 
-def _as_datetime(value) -> datetime | None:
+def parse_at(value) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return parse_datetime(value)

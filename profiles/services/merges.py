@@ -55,7 +55,13 @@ class MergeRefused(Exception):
 
 
 def merge_refusal_record(*, profile_a_id: int, profile_b_id: int, reason: str, rule: str = "") -> MergeRefusal:
+    """Log a refused merge (once per pair and rule: a shared device would otherwise log one per event)."""
     logger.info("merge of profiles %s and %s refused: %s", profile_a_id, profile_b_id, rule or reason)
+    low, high = sorted((profile_a_id, profile_b_id))
+    existing = MergeRefusal.objects.filter(
+        Q(profile_a_id=low, profile_b_id=high) | Q(profile_a_id=high, profile_b_id=low), rule=rule[:200]).first()
+    if existing is not None:
+        return existing
     return MergeRefusal.objects.create(profile_a_id=profile_a_id, profile_b_id=profile_b_id, reason=reason[:300],
                                        rule=rule[:200])
 
@@ -181,29 +187,26 @@ def _lock(*ids: int) -> dict[int, Profile]:
     return {p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=sorted(ids)).order_by("pk")}
 
 
-@transaction.atomic
 def profiles_merge(*, winner: Profile, loser: Profile, reason: str, rule: str = "", score: float | None = None,
                    evidence: dict | None = None, actor=None, rules: Rules | None = None) -> Merge:
-    """Merge ``loser`` into ``winner`` and journal it. Raises MergeRefused (and logs a MergeRefusal) when a rule
-    forbids it."""
+    """Merge ``loser`` into ``winner`` and journal it. Raises MergeRefused when a rule forbids it; the refusal is
+    logged as a MergeRefusal (in the caller's transaction: a caller that rolls back on the exception loses it)."""
     if reason not in Merge.Reason.values:
         raise ValueError(f"Unknown merge reason {reason!r}; one of {', '.join(Merge.Reason.values)}.")
-    locked = _lock(winner.pk, loser.pk)
-    if len(locked) != len({winner.pk, loser.pk}):
-        raise Profile.DoesNotExist("One of the profiles to merge does not exist.")
-    winner, loser = locked[winner.pk], locked[loser.pk]
-    refusal = None
-    if winner.merged_into_id or loser.merged_into_id:
-        refusal = ("one of the profiles was already merged into another", "already_merged")
-    else:
-        refusal = merge_check(winner_id=winner.pk, loser_id=loser.pk, rules=rules)
-    if refusal:
-        # The refusal is logged even though the caller's transaction may roll back: record it on its own
-        # connection-level savepoint after raising is not possible, so the record is written here and the caller
-        # decides (the pipeline and the UI catch MergeRefused and commit).
-        merge_refusal_record(profile_a_id=winner.pk, profile_b_id=loser.pk, reason=refusal[0], rule=refusal[1])
-        raise MergeRefused(*refusal)
-    return _merge(winner, loser, reason=reason, rule=rule, score=score, evidence=evidence or {}, actor=actor)
+    with transaction.atomic():
+        locked = _lock(winner.pk, loser.pk)
+        if len(locked) != len({winner.pk, loser.pk}):
+            raise Profile.DoesNotExist("One of the profiles to merge does not exist.")
+        winner, loser = locked[winner.pk], locked[loser.pk]
+        if winner.merged_into_id or loser.merged_into_id:
+            refusal = ("one of the profiles was already merged into another", "already_merged")
+        else:
+            refusal = merge_check(winner_id=winner.pk, loser_id=loser.pk, rules=rules)
+        if not refusal:
+            return _merge(winner, loser, reason=reason, rule=rule, score=score, evidence=evidence or {},
+                          actor=actor)
+    merge_refusal_record(profile_a_id=winner.pk, profile_b_id=loser.pk, reason=refusal[0], rule=refusal[1])
+    raise MergeRefused(*refusal)
 
 
 def _merge(winner: Profile, loser: Profile, *, reason, rule, score, evidence, actor) -> Merge:
@@ -256,7 +259,9 @@ def _merge(winner: Profile, loser: Profile, *, reason, rule, score, evidence, ac
     loser.traits, loser.trait_sources = {}, {}
     loser.save(update_fields=["merged_into", "traits", "trait_sources", "updated_at"])
     # Profiles merged into the loser earlier now follow the winner directly.
-    Profile.objects.filter(merged_into=loser).update(merged_into=winner)
+    followers = list(Profile.objects.filter(merged_into=loser).values_list("pk", flat=True))
+    Profile.objects.filter(pk__in=followers).update(merged_into=winner)
+    moved["followers"] = followers
     _traits_without_lineage_carry(winner, moved["loser"])
     golden_record_recompute(profile=winner)
 
@@ -326,6 +331,7 @@ def merge_undo(*, merge: Merge, actor=None) -> tuple[Profile, Profile]:
             model, field = models[label]
             model._default_manager.filter(pk__in=entry["ids"]).update(**{f"{field}_id": loser.pk})
 
+    Profile.objects.filter(pk__in=moved.get("followers", []), merged_into=winner).update(merged_into=loser)
     snapshot = moved.get("loser", {})
     loser.merged_into = None
     loser.traits = snapshot.get("traits") or {}

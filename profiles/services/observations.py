@@ -1,8 +1,30 @@
-"""Every write to profiles. Keyword-only arguments, <noun>_<verb>, atomic.
+"""The pipeline's path into profiles: identity resolution (the deterministic identity graph), lineage and the golden
+record, events, in bulk.
 
-Identity resolution here is the minimal deterministic one (user id, email, phone, anonymous id, source record):
-the first identity that is known decides the profile, and the others are attached to it. The unification issue
-replaces the inside of ``identities_resolve`` (rules, limits, merges) behind the same interface.
+Identity graph (``observations_apply``):
+- identities are (type, normalized value) pairs, unique, each pointing to one profile; ``IdentityRule`` gives each
+  type a priority (lower wins), a limit per profile and blocked values; ``unique_per_profile`` types (user_id) are
+  merge protection;
+- a blocked value (built-in ones such as "null", "undefined", "0", "anonymous", test addresses, plus the rule's
+  own) is dropped: it never resolves, attaches or merges anything. An observation left without identities gets a
+  profile of its own, so its event is not lost;
+- an identifier that failed normalization (``Observation.flagged_identities``, or a trait the transforms listed in
+  ``context.cdp.invalid``) is kept raw as a flagged identity of the resolved profile and is never looked up;
+- the profile of the highest-priority known identity wins. Unknown identities are attached to it within the
+  type's limit; an unknown user id that differs from the profile's user id means another person (a shared device):
+  the observation gets a new profile instead;
+- when known identities point to several profiles, the lower-priority profiles are merged into the winner through
+  ``profiles_merge`` (reason "identity", or "alias" for Segment's alias: previousId's profile goes into userId's),
+  journaled. A merge a rule forbids is refused and logged (MergeRefusal); the observation is applied all the same,
+  to the winning profile.
+
+Concurrency: identities are unique by (type, value). A batch that loses the race to create one rolls back to its
+savepoint and resolves again, now finding the other batch's identity; so two workers never create two profiles
+for the same new identity (see tests/profiles/test_concurrency.py, parallel processes on PostgreSQL).
+
+Traits: every observed value is recorded with its source and time (``TraitValue``, one upsert per batch), and only
+the touched traits are recomputed: under "most recent" (the stock policy) from the profile's ``trait_sources``
+alone, under the other strategies from the lineage rows of those traits.
 """
 
 import json
@@ -14,10 +36,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from profiles.models import Event, Identity, Profile
+from profiles.models import Event, Identity, Profile, TraitPolicy
+from profiles.services import golden
+from profiles.services.identity_rules import Rules
 from profiles.signals import profile_changed_on_commit
 
-# Which identity decides when a message carries several that point to different profiles.
+# The stock order of identity types (IdentityRule.priority is the configurable one).
 IDENTITY_PRIORITY = [
     Identity.Type.USER_ID,
     Identity.Type.EMAIL,
@@ -25,6 +49,7 @@ IDENTITY_PRIORITY = [
     Identity.Type.RECORD,
     Identity.Type.ANONYMOUS_ID,
 ]
+_IDENTITY_TRAITS = {"email": Identity.Type.EMAIL.value, "phone": Identity.Type.PHONE.value}
 
 
 @dataclass
@@ -43,54 +68,32 @@ class Observation:
     message_id: str = ""
     # Segment's alias: an earlier user id or anonymous id of the same person (linked, never guessed).
     previous_id: str = ""
+    # Identifiers that failed normalization, raw: kept as flagged identities, never used to resolve or merge.
+    flagged_identities: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _rank(identity_type: str) -> int:
-    return IDENTITY_PRIORITY.index(identity_type) if identity_type in IDENTITY_PRIORITY else len(IDENTITY_PRIORITY)
-
-
-@transaction.atomic
 def identities_resolve(*, identities: list[tuple[str, str]], source: str = "", at: datetime | None = None) -> Profile:
-    """The profile these identities belong to, created if none is known. Unknown identities are attached."""
+    """The profile these identities belong to, created if none is known; the identity graph's rules apply (see
+    ``observations_apply``)."""
     if not identities:
         raise ValueError("At least one identity is needed to resolve a profile.")
-    at = at or timezone.now()
-    query = Q()
-    for identity_type, value in identities:
-        query |= Q(type=identity_type, value=value)
-    known = sorted(Identity.objects.filter(query).select_related("profile"), key=lambda i: _rank(i.type))
-    profile = known[0].profile if known else Profile.objects.create(first_seen_at=at, last_seen_at=at)
-    have = {(i.type, i.value) for i in known}
-    changed = not known
-    for identity_type, value in identities:
-        if (identity_type, value) in have:
-            continue
-        try:
-            with transaction.atomic():
-                Identity.objects.create(profile=profile, type=identity_type, value=value, source=source)
-                changed = True
-        except IntegrityError:
-            # Another worker attached it meanwhile; the first one to arrive keeps it.
-            pass
-    if changed:
-        profile_changed_on_commit([profile.pk])
-    return profile
+    [profile_id] = observations_apply(observations=[Observation(
+        identities=list(identities), timestamp=at or timezone.now(), source=source)])
+    return Profile.objects.get(pk=profile_id)
 
 
 @transaction.atomic
-def profile_traits_update(*, profile: Profile, traits: dict, at: datetime | None = None) -> Profile:
-    """Merge traits into the golden record (most recent wins); an explicit None removes a trait."""
+def profile_traits_update(*, profile: Profile, traits: dict, at: datetime | None = None,
+                          source: str = "manual") -> Profile:
+    """Record trait values from ``source`` (lineage) and recompute those traits of the golden record; an explicit
+    None ends a trait under "most recent"."""
     at = at or timezone.now()
-    merged = dict(profile.traits or {})
-    for key, value in traits.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    profile.traits = merged
+    golden.trait_values_record([(profile.pk, name, value, source, at) for name, value in traits.items()])
+    profile = Profile.objects.select_for_update().get(pk=profile.pk)
     profile.first_seen_at = min(filter(None, [profile.first_seen_at, at]))
     profile.last_seen_at = max(filter(None, [profile.last_seen_at, at]))
-    profile.save(update_fields=["traits", "first_seen_at", "last_seen_at", "updated_at"])
+    profile.save(update_fields=["first_seen_at", "last_seen_at", "updated_at"])
+    profile = golden.golden_record_recompute(profile=profile, names=list(traits))
     profile_changed_on_commit([profile.pk])
     return profile
 
@@ -107,58 +110,65 @@ IDENTITY_VALUE_MAX = Identity._meta.get_field("value").max_length
 
 @transaction.atomic
 def observations_apply(*, observations: list[Observation]) -> list[int]:
-    """Resolve, update traits and append events for a batch. Returns the id of the profile of each observation.
+    """Resolve, update traits and append events for a batch. Returns the id of the profile of each observation
+    (after any merge the batch caused: the live profile).
 
     In bulk: one query finds every known identity of the batch, new profiles and identities are inserted in one
-    statement each, the touched profiles are locked, read and updated in one statement each, and the events go in
-    with one INSERT. Identities are unique by (type, value): when a concurrent batch created one of ours first,
-    this batch rolls back to its savepoint and resolves again, now seeing the other's identities.
-    ``profile_changed`` is sent on commit with every touched profile.
+    statement each, the touched profiles are locked, read and updated in one statement each, lineage is upserted
+    in one statement and the events go in with one INSERT. Identities are unique by (type, value): when a
+    concurrent batch created one of ours first, this batch rolls back to its savepoint and resolves again, now
+    seeing the other's identities. ``profile_changed`` is sent on commit with every touched profile.
     """
     if not observations:
         return []
     for index, obs in enumerate(observations):
-        if not obs.identities and not obs.previous_id:
+        if not obs.identities and not obs.previous_id and not obs.flagged_identities:
             raise ValueError(f"Observation {index} has no identity; at least one is needed to resolve a profile.")
-        for identity_type, value in obs.identities:
+        for identity_type, value in [*obs.identities, *obs.flagged_identities]:
             if not value or len(value) > IDENTITY_VALUE_MAX:
                 raise ValueError(f"Observation {index}: the {identity_type} identity must have 1 to "
                                  f"{IDENTITY_VALUE_MAX} characters.")
+    rules, policies = Rules(), golden.Policies()
     for _attempt in range(OBSERVATIONS_CONFLICT_RETRIES):
         try:
             with transaction.atomic():
-                return _observations_apply_once(observations)
+                return _observations_apply_once(observations, rules, policies)
         except _IdentityConflict:
             continue
     raise IntegrityError("Identities kept being created concurrently; the batch is left for a retry.")
 
 
-def _identity_keys(obs: Observation, assigned: dict) -> list[tuple[str, str]]:
-    keys = list(obs.identities)
-    if obs.previous_id:
-        # Segment's previousId is an earlier user id or anonymous id: link the one that is known, else both.
+def _flagged_of(obs: Observation) -> list[tuple[str, str]]:
+    """The observation's identifiers that failed normalization: given, or traits listed in context.cdp.invalid."""
+    flagged = list(obs.flagged_identities)
+    cdp = obs.context.get("cdp") if isinstance(obs.context, dict) else None
+    invalid = cdp.get("invalid") if isinstance(cdp, dict) else None
+    if invalid and isinstance(invalid, list):
+        for key, identity_type in _IDENTITY_TRAITS.items():
+            raw = obs.traits.get(key)
+            if raw not in (None, "") and (f"traits.{key}" in invalid or f"context.traits.{key}" in invalid):
+                flagged.append((identity_type, str(raw).strip()[:IDENTITY_VALUE_MAX]))
+    return [(t, v) for t, v in flagged if v]
+
+
+def _keys(obs: Observation, rules: Rules, assigned: dict) -> list[tuple[tuple[str, str], bool]]:
+    """The observation's usable identities as (key, is_previous_id), blocked values dropped."""
+    keys = [(key, False) for key in obs.identities if not rules.blocked(*key)]
+    if obs.previous_id and not rules.blocked(Identity.Type.ANONYMOUS_ID.value, obs.previous_id):
+        # Segment's previousId is an earlier user id or anonymous id: link the one that is known, else as an
+        # anonymous id (a user id we never saw would break the one-user-id limit of the profile it joins).
         previous = [(Identity.Type.USER_ID.value, obs.previous_id), (Identity.Type.ANONYMOUS_ID.value, obs.previous_id)]
-        keys += [key for key in previous if key in assigned] or previous
-    return keys
+        known = [key for key in previous if key in assigned]
+        keys += [(key, True) for key in (known or previous[1:])]
+    seen, out = set(), []
+    for key, is_previous in keys:
+        if key not in seen:
+            seen.add(key)
+            out.append((key, is_previous))
+    return out
 
 
-def _merge_traits(traits: dict, new: dict) -> bool:
-    changed = False
-    for key, value in new.items():
-        if value is None:
-            if key in traits:
-                del traits[key]
-                changed = True
-        elif traits.get(key, _MISSING) != value:
-            traits[key] = value
-            changed = True
-    return changed
-
-
-_MISSING = object()
-
-
-def _observations_apply_once(observations: list[Observation]) -> list[int]:
+def _observations_apply_once(observations: list[Observation], rules: Rules, policies: golden.Policies) -> list[int]:
     now = timezone.now()
     all_keys: set[tuple[str, str]] = set()
     for obs in observations:
@@ -168,21 +178,60 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
                              (Identity.Type.ANONYMOUS_ID.value, obs.previous_id)})
     # A profile reference: a real id (> 0), or a new profile of this batch (< 0).
     assigned: dict[tuple[str, str], int] = _identities_known(all_keys)
+    guarded = set(rules.protected_types()) | set(rules.limited_types())
+    per_obs_keys = [_keys(obs, rules, assigned) for obs in observations]
+    # The guarded identities (limits, protection) of the existing profiles new guarded identities may join.
+    holdings: dict[int, dict[str, set[str]]] = {}
+    if any(key[0] in guarded and key not in assigned for keys in per_obs_keys for key, _p in keys):
+        candidates = {assigned[key] for keys in per_obs_keys for key, _p in keys if key in assigned}
+        if candidates:
+            for pk, identity_type, value in (Identity.objects.filter(
+                    profile_id__in=candidates, type__in=guarded, flagged=False)
+                    .values_list("profile_id", "type", "value")):
+                holdings.setdefault(pk, {}).setdefault(identity_type, set()).add(value)
+
     new_identities: list[tuple[tuple[str, str], int, str]] = []
+    merges: list[tuple[int, int, str, tuple[str, str], int]] = []  # (winner ref, loser ref, reason, key, obs)
     new_count = 0
     refs: list[int] = []
-    for obs in observations:
-        keys = _identity_keys(obs, assigned)
-        known = [key for key in keys if key in assigned]
-        if known:
-            ref = assigned[min(known, key=lambda key: _rank(key[0]))]
-        else:
-            new_count += 1
-            ref = -new_count
-        for key in keys:
-            if key not in assigned:
+
+    def new_ref() -> int:
+        nonlocal new_count
+        new_count += 1
+        holdings[-new_count] = {}
+        return -new_count
+
+    for index, (obs, keys) in enumerate(zip(observations, per_obs_keys, strict=True)):
+        ordered = sorted(keys, key=lambda item: (rules.priority(item[0][0]), item[1]))
+        known = [(key, prev) for key, prev in ordered if key in assigned]
+        ref = assigned[known[0][0]] if known else None
+        if ref is not None:
+            held = holdings.get(ref, {})
+            for key, _prev in ordered:
+                rule = rules.get(key[0])
+                if key not in assigned and rule.unique_per_profile and held.get(key[0]) and \
+                        key[1] not in held[key[0]]:
+                    # Another person on the same device or account: a profile of its own.
+                    ref = None
+                    break
+        if ref is None:
+            ref = new_ref()
+        held = holdings.setdefault(ref, {})
+        for key, prev in ordered:
+            other = assigned.get(key)
+            if other is None:
+                rule = rules.get(key[0])
+                values = held.get(key[0], set())
+                if rule.max_per_profile and len(values) >= rule.max_per_profile and key[1] not in values:
+                    continue  # over the type's limit: not attached (the profile keeps its identities)
+                if rule.unique_per_profile and values and key[1] not in values:
+                    continue
                 assigned[key] = ref
                 new_identities.append((key, ref, obs.source))
+                if key[0] in guarded:
+                    held.setdefault(key[0], set()).add(key[1])
+            elif other != ref:
+                merges.append((ref, other, "alias" if prev else "identity", key, index))
         refs.append(ref)
 
     # Lock and read the existing profiles this batch touches (in id order, so that batches do not deadlock).
@@ -196,15 +245,20 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
     for ref in range(-new_count, 0):
         state[ref] = {"traits": {}, "first": None, "last": None, "changed": True}
 
-    # Traits: within the batch, the most recent observation wins (stable for equal timestamps).
+    # Traits: lineage entries, and the winners of the touched traits.
+    lineage: list[tuple[int, str, object, str, datetime]] = []
+    touched: dict[int, set[str]] = {}
     for index in sorted(range(len(observations)), key=lambda i: observations[i].timestamp):
-        obs, entry = observations[index], state[refs[index]]
-        if obs.traits and _merge_traits(entry["traits"], obs.traits):
-            entry["changed"] = True
+        obs, ref = observations[index], refs[index]
+        entry = state[ref]
+        for name, value in (obs.traits or {}).items():
+            lineage.append((ref, name, value, obs.source[:64], obs.timestamp))
+            touched.setdefault(ref, set()).add(name)
         if entry["first"] is None or obs.timestamp < entry["first"]:
             entry["first"], entry["changed"] = obs.timestamp, True
         if entry["last"] is None or obs.timestamp > entry["last"]:
             entry["last"], entry["changed"] = obs.timestamp, True
+    sources_changed = _winners(state, touched, lineage, policies)
 
     real: dict[int, int] = {ref: ref for ref in existing_ids}
     if new_count:
@@ -217,9 +271,18 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
         if _identities_insert(rows, now) != len(rows):
             raise _IdentityConflict
 
+    flagged = [(key, real[ref], obs.source[:64]) for obs, ref in zip(observations, refs, strict=True)
+               for key in _flagged_of(obs)]
+    if flagged:
+        _flagged_identities_insert(flagged)
+
     changed = [(pk, state[pk]) for pk in existing_ids if state[pk]["changed"]]
     if changed:
         _profiles_update(changed, now)
+    if sources_changed:
+        _trait_sources_update([(real[ref], state[ref]["sources"]) for ref in sorted(sources_changed)])
+    if lineage:
+        golden.trait_values_record([(real[ref], name, value, source, at) for ref, name, value, source, at in lineage])
 
     events = [(real[ref], obs.event_type, obs.event_name[:200], obs.channel[:32], obs.properties, obs.context,
                obs.timestamp, obs.source[:64], obs.message_id[:128])
@@ -228,8 +291,120 @@ def _observations_apply_once(observations: list[Observation]) -> list[int]:
         _events_insert(events, now)
 
     profile_ids = [real[ref] for ref in refs]
+    if merges:
+        profile_ids = _merges_apply(merges, real, profile_ids, observations, rules)
     profile_changed_on_commit(profile_ids)
     return profile_ids
+
+
+def _winners(state: dict, touched: dict[int, set[str]], lineage: list, policies: golden.Policies) -> set[int]:
+    """Recompute the winners of the touched traits in ``state`` (traits and ``sources``). Returns the refs whose
+    trait sources changed. "Most recent" needs only the current explanation; other strategies read the lineage."""
+    if not touched:
+        return set()
+    existing = [ref for ref in touched if ref > 0]
+    current_sources: dict[int, dict] = {}
+    if existing:
+        current_sources = dict(Profile.objects.filter(pk__in=existing).values_list("pk", "trait_sources"))
+    full: dict[int, set[str]] = {}
+    for ref, names in touched.items():
+        state[ref]["sources"] = dict(current_sources.get(ref) or {})
+        for name in names:
+            if policies.get(name)[0] != TraitPolicy.Strategy.MOST_RECENT:
+                full.setdefault(ref, set()).add(name)
+    stored = golden.lineage_rows([ref for ref in full if ref > 0], {n for names in full.values() for n in names}) \
+        if any(ref > 0 for ref in full) else {}
+    batch_rows: dict[tuple[int, str], list[dict]] = {}
+    changed: set[int] = set()
+    for ref, name, value, source, at in lineage:
+        entry = state[ref]
+        traits, sources = entry["traits"], entry["sources"]
+        if name in full.get(ref, ()):
+            rows = batch_rows.setdefault((ref, name), [dict(r) for r in stored.get((ref, name), [])])
+            vhash = golden.value_hash(value)
+            row = next((r for r in rows if r["hash"] == vhash and r["source"] == source), None)
+            if row is None:
+                rows.append({"value": value, "hash": vhash, "source": source, "first_observed_at": at,
+                             "observed_at": at, "seen_count": 1})
+            else:
+                row["seen_count"] += 1
+                row["first_observed_at"] = min(row["first_observed_at"], at)
+                row["observed_at"] = max(row["observed_at"], at)
+            continue
+        # Most recent: the newest observation wins (lineage is in time order here).
+        current = sources.get(name)
+        current_at = golden.parse_at(current.get("observed_at")) if isinstance(current, dict) else None
+        if current_at is not None and at < current_at:
+            continue
+        before = (name in traits, traits.get(name), current)
+        if value is None:
+            traits.pop(name, None)
+            sources.pop(name, None)
+        else:
+            traits[name] = value
+            sources[name] = {"source": source, "observed_at": at.isoformat(),
+                             "strategy": TraitPolicy.Strategy.MOST_RECENT.value, "why": "most recent value"}
+        if before != (name in traits, traits.get(name), sources.get(name)):
+            entry["changed"] = True
+            changed.add(ref)
+    for (ref, name), rows in batch_rows.items():
+        entry = state[ref]
+        if golden.winners_apply(entry["traits"], entry["sources"], name, rows, policies):
+            entry["changed"] = True
+            changed.add(ref)
+    return changed
+
+
+def _merges_apply(merges, real: dict[int, int], profile_ids: list[int], observations, rules: Rules) -> list[int]:
+    """Merge the profiles an observation's identities linked; refused merges are logged and leave both as they are.
+    Returns the profile ids of the observations, following the merges."""
+    from profiles.services.merges import MergeRefused, live_profile_id, profiles_merge
+
+    redirect: dict[int, int] = {}
+
+    def live(pk: int) -> int:
+        while pk in redirect:
+            pk = redirect[pk]
+        return pk
+
+    for winner_ref, loser_ref, reason, key, index in merges:
+        winner_id, loser_id = live(real.get(winner_ref, winner_ref)), live(real.get(loser_ref, loser_ref))
+        if winner_id == loser_id:
+            continue
+        obs = observations[index]
+        try:
+            merge = profiles_merge(
+                winner=Profile(pk=live_profile_id(winner_id)), loser=Profile(pk=live_profile_id(loser_id)),
+                reason=reason, rule=f"identity:{key[0]}", rules=rules,
+                evidence={"identity": {"type": key[0], "value": key[1]}, "message_id": obs.message_id,
+                          "source": obs.source, "at": obs.timestamp.isoformat()})
+        except MergeRefused:
+            continue
+        redirect[merge.loser_id] = merge.winner_id
+    return [live(pk) for pk in profile_ids]
+
+
+def _flagged_identities_insert(rows: list[tuple[tuple[str, str], int, str]]) -> None:
+    """Identifiers that failed normalization, kept raw and flagged (an existing one is left where it is)."""
+    Identity.objects.bulk_create(
+        [Identity(profile_id=pk, type=key[0], value=key[1], raw_value=key[1], flagged=True, source=source)
+         for key, (pk, source) in _first_of_each(rows).items()], ignore_conflicts=True)
+
+
+def _first_of_each(rows) -> dict:
+    out: dict = {}
+    for key, pk, source in rows:
+        out.setdefault(key, (pk, source))
+    return out
+
+
+def _trait_sources_update(rows: list[tuple[int, dict]]) -> None:
+    if _pg():
+        _pg_execute("UPDATE profiles_profile AS p SET trait_sources = x->1 FROM jsonb_array_elements(%b::jsonb) AS "
+                    "e(x) WHERE p.id = (x->>0)::bigint", [_json([[pk, sources] for pk, sources in rows])])
+        return
+    Profile.objects.bulk_update([Profile(pk=pk, trait_sources=sources) for pk, sources in rows], ["trait_sources"],
+                                batch_size=500)
 
 
 # --- bulk statements: one per step and batch; PostgreSQL gets constant statements with binary arrays ------------

@@ -94,9 +94,10 @@ def test_alias_links_the_previous_id(source):
     profile = profile_of("anonymous_id", "anon-1")
     assert profile_of("user_id", "u-1") == profile
     assert not profile.events.filter(type="alias").exists()
-    # An unknown previousId is linked as either kind of id.
+    # An unknown previousId is linked as an anonymous id (a profile carries one user id: the identity rules).
     process(source, [{"type": "alias", "userId": "u-2", "previousId": "old-2"}])
-    assert profile_of("user_id", "old-2") == profile_of("anonymous_id", "old-2") == profile_of("user_id", "u-2")
+    assert profile_of("anonymous_id", "old-2") == profile_of("user_id", "u-2")
+    assert not Identity.objects.filter(type="user_id", value="old-2").exists()
 
 
 def test_traits_most_recent_wins_and_none_removes(source):
@@ -120,7 +121,9 @@ def test_an_email_flagged_invalid_by_transformations_is_kept_but_never_identifie
                       "context": {"cdp": {"invalid": ["traits.email"]}}}])
     assert profile_of("user_id", "u-1") != profile_of("user_id", "u-2")
     assert profile_of("user_id", "u-1").traits["email"] == "n/a"
-    assert not Identity.objects.filter(type="email").exists()
+    # Kept raw and flagged (issue 4), never used to resolve: the second profile does not join the first.
+    assert not Identity.objects.filter(type="email", flagged=False).exists()
+    assert Identity.objects.get(type="email", flagged=True).raw_value == "n/a"
 
 
 def test_channel_comes_from_the_source():

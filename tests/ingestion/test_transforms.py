@@ -325,8 +325,10 @@ def test_the_pipeline_stores_normalized_identities_and_never_identifies_by_an_in
     assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
     assert Identity.objects.filter(type="email", value="ada@example.com").exists()
     assert Identity.objects.filter(type="phone", value="+491701234567").exists()
-    assert not Identity.objects.filter(value__icontains="broken").exists()
-    assert Identity.objects.filter(type="user_id", value="u2").exists()  # the message was kept and processed
+    # Kept raw and flagged (issue 4), never used to resolve or merge.
+    assert not Identity.objects.filter(value__icontains="broken", flagged=False).exists()
+    broken = Identity.objects.get(type="email", value="broken@")
+    assert broken.flagged and broken.profile == Identity.objects.get(type="user_id", value="u2").profile
 
 
 # --- the plain-address shortcut agrees with email-validator ------------------------------------------------------
