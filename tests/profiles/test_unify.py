@@ -401,6 +401,7 @@ def test_review_page_shows_the_pair_masked_per_role_and_decides_with_htmx(client
     assert client.post(reverse("profiles:review-decide", args=[candidate.pk]), {"decision": "merge"}).status_code == 403
 
     client.force_login(make_user("Admin", username="a"))
+    assert reverse("profiles:review") in client.get(reverse("profiles:list")).content.decode()
     page = client.get(reverse("profiles:review")).content.decode()
     assert "Schmidt" in page and "Never merge" in page and "<script>" not in page and "style=" not in page
     partial = client.get(reverse("profiles:review"), headers={"HX-Request": "true"}).content.decode()
