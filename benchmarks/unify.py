@@ -25,8 +25,16 @@ probabilities) on this machine's cores, the median of several runs, after encodi
 separately. Because other work on a shared machine slows the wall clock, the CPU time of the scoring and the load
 average before it are printed too.
 
-The two figures that need the database (full unification of 1,000,000 profiles; resolving an event with a known
-identity) belong to the unification service and are printed as null until it measures them.
+Full unification on the database (``--database-url``, PostgreSQL): a database of the benchmark's own is dropped
+and created, N synthetic profiles (the generator below, as traits) are loaded with COPY, and
+``profiles.services.matching.unify_full`` is timed: read, encode, block, score, merge through ``profiles_merge``
+(journaled), queue the review pairs, write the match keys. ``--dry-run`` stops before writing and counts the
+merges. ``full_unification_1m_profiles_seconds`` is filled only by a run with merges of 1,000,000 profiles;
+otherwise it stays null and the run's figures are under ``full_unification``. Resolving an event with a known
+identity is measured by the identity benchmark (null here).
+
+    .venv/bin/python benchmarks/unify.py --only-unify --unify-profiles 20000 \
+        --database-url postgres://postgres@127.0.0.1:5432/cdp_unify_bench
 
 The last line printed is one JSON object with every figure.
 """
@@ -40,7 +48,7 @@ import os
 import platform
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -348,24 +356,136 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "numpy": np.__version__}
 
 
+# ----------------------------------------------------------------------------- full unification on the database
+def full_unification(profiles: int, seed: int, database_url: str, dry_run: bool = False) -> dict:
+    """Bulk-load ``profiles`` synthetic profiles (the generator above, as profile traits) into a fresh PostgreSQL
+    database of this benchmark's own, then time ``profiles.services.matching.unify_full``: reading every profile,
+    encoding, blocking, scoring, merging through ``profiles_merge`` (journaled), queueing the review pairs and
+    writing the match keys of the incremental path."""
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    if not name.startswith("cdp_") or "bench" not in name:
+        raise SystemExit(f"--database-url must name a database of its own whose name starts with cdp_ and contains "
+                         f"'bench' (it is dropped and created again), not {name!r}")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("CELERY_BROKER_URL", None)  # eager: no task leaves this process
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from profiles.models import MatchCandidate, MatchKey, Merge, Profile
+    from profiles.services.matching import match_rules_install, unify_full
+
+    call_command("migrate", verbosity=0)
+    generator = Generator(seed)
+    columns, owner = generator.records(profiles)
+    names = [n for n in columns if n != "soc_sec_id"]
+    started = time.perf_counter()
+    given = {"created_at", "updated_at", "traits"}
+    extra = []
+    for f in Profile._meta.concrete_fields:
+        if f.primary_key or f.attname in given or getattr(f, "generated", False):
+            continue
+        extra.append((f.column, f.get_default() if f.has_default() else None))
+    now = datetime.now(UTC)
+    table_columns = ", ".join(["created_at", "updated_at", "traits", *[c for c, _ in extra]])
+    sql = f"COPY profiles_profile ({table_columns}) FROM STDIN"
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for i in range(len(owner)):
+            traits = {n: columns[n][i] for n in names if columns[n][i] is not None}
+            row = [now, now, json.dumps(traits)]
+            row += [json.dumps(v) if isinstance(v, dict | list) else v for _, v in extra]
+            copy.write_row(row)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE profiles_profile")
+    load_seconds = time.perf_counter() - started
+    match_rules_install()
+
+    stages: dict[str, float] = {}
+    last = {"stage": None}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != last["stage"]:
+            last["stage"] = stage
+            print(f"    {stage} ...", flush=True)
+        stages[stage] = time.perf_counter() - started
+
+    started, cpu = time.perf_counter(), time.process_time()
+    result = unify_full(progress=progress, dry_run=dry_run)
+    seconds = time.perf_counter() - started
+    ids = np.asarray(Profile.objects.order_by("pk").values_list("pk", flat=True))
+    live = Profile.objects.filter(merged_into__isnull=True).count()
+    # Quality on this data (a sanity check): merges that joined two records of different people.
+    person = dict(zip(ids.tolist(), owner.tolist(), strict=True))
+    wrong = sum(1 for w, loser in Merge.objects.values_list("winner_id", "loser_id") if person[w] != person[loser])
+    figures = {
+        "dry_run": dry_run,
+        "profiles": int(len(owner)),
+        "people": int(owner.max()) + 1,
+        "load_seconds": round(load_seconds, 1),
+        "seconds": round(seconds, 1),
+        "cpu_seconds_this_process": round(time.process_time() - cpu, 1),
+        "stage_seconds": {k: round(v, 1) for k, v in result.seconds.items()},
+        "pairs_compared": result.compared,
+        "auto_merged": result.auto_merged,
+        "sent_to_review": result.sent_to_review,
+        "refused": result.refused,
+        "profiles_after": live,
+        "merges_joining_different_people": wrong,
+        "review_queue": MatchCandidate.objects.filter(status="pending").count(),
+        "match_keys": MatchKey.objects.count(),
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
+    }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 synthetic records instead of 1,000,000")
     parser.add_argument("--records", type=int, help="synthetic records for the speed part")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", default=os.environ.get("UNIFY_BENCH_DATABASE_URL"),
+                        help="PostgreSQL URL of a database of the benchmark's own (dropped and created again) for "
+                             "the full unification figure, e.g. postgres://postgres@127.0.0.1:5432/cdp_unify_bench; "
+                             "without it that figure is null")
+    parser.add_argument("--unify-profiles", type=int,
+                        help="profiles for the full unification (default 1,000,000; --quick 20,000)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="full unification without writing (unify_full(dry_run=True)): reads, encodes, blocks, "
+                             "scores, computes the match keys and counts the merges; reported apart, the 1M slot "
+                             "stays null")
+    parser.add_argument("--only-unify", action="store_true", help="skip the quality and speed parts")
     args = parser.parse_args()
     records = args.records or (100_000 if args.quick else 1_000_000)
     rules = benchmark_rules()
 
-    print("FEBRL3 / FEBRL4 quality ...", flush=True)
-    quality_figures = febrl(rules)
-    for name, figures in quality_figures.items():
-        print(f"  {name}: auto-merge P/R/F1 {figures['auto_merge']['precision']}/{figures['auto_merge']['recall']}/"
-              f"{figures['auto_merge']['f1']}, blocking recall {figures['blocking_recall']}", flush=True)
-    print(f"Speed on {records:,} synthetic records ...", flush=True)
-    speed_figures = speed(rules, records, args.seed)
-    print(f"  {speed_figures['candidate_pairs']:,} candidate pairs scored in {speed_figures['score_seconds']} s: "
-          f"{speed_figures['comparisons_per_second']:,} comparisons/s", flush=True)
+    quality_figures, speed_figures = {}, {"comparisons_per_second": None}
+    if not args.only_unify:
+        print("FEBRL3 / FEBRL4 quality ...", flush=True)
+        quality_figures = febrl(rules)
+        for name, figures in quality_figures.items():
+            print(f"  {name}: auto-merge P/R/F1 {figures['auto_merge']['precision']}/"
+                  f"{figures['auto_merge']['recall']}/{figures['auto_merge']['f1']}, "
+                  f"blocking recall {figures['blocking_recall']}", flush=True)
+        print(f"Speed on {records:,} synthetic records ...", flush=True)
+        speed_figures = speed(rules, records, args.seed)
+        print(f"  {speed_figures['candidate_pairs']:,} candidate pairs scored in {speed_figures['score_seconds']} s: "
+              f"{speed_figures['comparisons_per_second']:,} comparisons/s", flush=True)
+    unify_profiles = args.unify_profiles or (20_000 if args.quick else 1_000_000)
+    unify_figures = None
+    if args.database_url:
+        print(f"Full unification of {unify_profiles:,} profiles on PostgreSQL ...", flush=True)
+        unify_figures = full_unification(unify_profiles, args.seed, args.database_url, args.dry_run)
+        print(f"  {unify_figures['seconds']} s: {unify_figures['pairs_compared']:,} pairs compared, "
+              f"{unify_figures['auto_merged']:,} merged, {unify_figures['sent_to_review']:,} sent to review",
+              flush=True)
     result = {
         "benchmark": "unify",
         "date": date.today().isoformat(),
@@ -376,10 +496,13 @@ def main() -> None:
                              "comparisons_per_second": 600_000},
         "speed": speed_figures,
         "comparisons_per_second": speed_figures["comparisons_per_second"],
-        "full_unification_1m_profiles_seconds": None,
+        "full_unification": unify_figures,
+        # Only a run of 1,000,000 profiles fills this figure; smaller runs are in "full_unification".
+        "full_unification_1m_profiles_seconds": unify_figures["seconds"] if unify_figures
+        and unify_figures["profiles"] >= 990_000 and not unify_figures["dry_run"] else None,
         "resolve_known_identity_db_ms": None,
-        "note": "full_unification_1m_profiles_seconds and resolve_known_identity_db_ms need the database and are "
-                "measured by the unification service; null until then.",
+        "note": "full_unification needs --database-url (PostgreSQL); resolve_known_identity_db_ms is measured by "
+                "the identity benchmark.",
     }
     print(json.dumps(result))
 
