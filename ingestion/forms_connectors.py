@@ -50,8 +50,8 @@ class ImportUploadForm(forms.Form):
 class ReadOptionsForm(forms.Form):
     """How to read the file: the encoding and delimiter the user chose in the mapping step."""
 
-    encoding = forms.ChoiceField(choices=list(readers.ENCODINGS.items()), required=False)
-    delimiter = forms.ChoiceField(choices=[(k, v) for k, v in readers.DELIMITERS.items()], required=False)
+    encoding = forms.ChoiceField(choices=[("", "Detect (UTF-8)"), *readers.ENCODINGS.items()], required=False)
+    delimiter = forms.ChoiceField(choices=[("", "Detect"), *readers.DELIMITERS.items()], required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -177,6 +177,14 @@ def flatten_paths(value, prefix: str = "", out: dict | None = None) -> dict:
     return out
 
 
+def leaf_paths(paths) -> list[str]:
+    """The paths in order, without those that are only the parent of others (an object empty in one record and
+    filled in another)."""
+    paths = list(paths)
+    parents = {path[:index] for path in paths for index, char in enumerate(path) if char == "."}
+    return [path for path in paths if path not in parents]
+
+
 def inspect(raw, filename: str, *, encoding: str = "", delimiter: str = "", format: str = "") -> Inspection:
     """Look at the beginning of a binary file object; ``encoding``/``delimiter``/``format`` override detection."""
     raw.seek(0)
@@ -259,7 +267,7 @@ def _inspect_jsonl(text: str, inspection: Inspection) -> None:
                 "not_json", f"Line {line_number} is a JSON {type(value).__name__}, not an object. JSON Lines "
                             "for an import has one JSON object per line."))
             return
-    inspection.columns = list(paths)
+    inspection.columns = leaf_paths(paths)
     if not rows:
         inspection.problems.append(Problem("no_rows", "The file has no rows.", blocking=False))
 

@@ -234,6 +234,7 @@ class WebhookSettingsView(CDPPageView):
                     for path in readers.flatten_paths(record):
                         if path not in columns:
                             columns.append(path)
+        columns = readers.leaf_paths(columns)
         if columns:
             dicts = [r for r in records[:20] if isinstance(r, dict)]
             editor = _editor_with_columns(editor, columns, mapping_suggest(columns, dicts))

@@ -164,16 +164,14 @@ class ImportDetailView(CDPPageView):
                        can_download=can_view_pii(user), poll_seconds=POLL_SECONDS)
         if imp.kind == Import.Kind.FILE and imp.file and imp.status in (Import.Status.UPLOADED, Import.Status.READY):
             editor = kwargs.get("editor")
-            spec = None
             if editor is None:
                 editor = MappingEditor.from_spec(imp.mapping, imp.columns, fixed_fields=imp.format == "csv")
-                spec = imp.mapping or None
+                spec = editor.validate() if imp.mapping else None
             else:
                 spec = editor.spec()[0] if not editor.errors else None
             preview = services.import_preview(imp, mapping=spec or {})
             context.update(
-                read_options=ReadOptionsForm(initial={"encoding": imp.encoding or "utf-8",
-                                                      "delimiter": imp.delimiter or ","}),
+                read_options=ReadOptionsForm(initial={"encoding": imp.encoding, "delimiter": imp.delimiter}),
                 preview=preview,
                 preview_rows=[{"line": row.line, "values": masked(user, row.values), "error": row.error,
                                "column": row.column} for row in preview.rows],
@@ -190,9 +188,16 @@ class ImportDetailView(CDPPageView):
 
 
 class ImportProgressView(ImportDetailView):
-    """The progress partial alone (htmx polling every second while the import runs)."""
+    """The progress partial alone (htmx polling every second while the import runs). The poll that sees the
+    import finished reloads the page (HX-Refresh), which then shows the result and the error report."""
 
     partial = "progress"
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        if self.request.htmx and context["imp"].is_finished and self.request.GET.get("running"):
+            response["HX-Refresh"] = "true"
+        return response
 
 
 class ImportReadOptionsView(CDPViewMixin, View):

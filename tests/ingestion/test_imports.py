@@ -414,6 +414,9 @@ def test_ui_upload_preview_map_start_progress_and_error_report(admin_client, fil
     html = progress.content.decode()
     assert 'id="import-progress"' in html and "hx-trigger" not in html  # finished: polling stops
     assert "Download the error report" in html
+    last_poll = admin_client.get(reverse("ingestion:import-progress", args=["crm", imp.pk]) + "?running=1",
+                                 HTTP_HX_REQUEST="true")
+    assert last_poll["HX-Refresh"] == "true"  # the poll that sees the end reloads the page with the result
     page = admin_client.get(reverse("ingestion:import-detail", args=["crm", imp.pk])).content.decode()
     assert "expected an integer" in page and "c-3,cy@example.com,Cy,many,2024-01-01" in page
 
