@@ -310,15 +310,18 @@ def _is_fingerprint(key: str) -> bool:
     return key.split(".", 2)[1:2] == ["f"]
 
 
-def _keys_write(profile_ids: list[int], keys: list[set[str]]) -> int:
+def _keys_write(profile_ids: list[int], keys: list[set[str]], *, bulk: bool = False) -> int:
+    """Insert match keys. ``bulk`` (the full run, after deleting every key of the rule in the same transaction):
+    COPY on PostgreSQL. Otherwise rows another worker wrote meanwhile for the same profile are skipped."""
     rows = [(pk, key) for pk, ks in zip(profile_ids, keys, strict=True) for key in sorted(ks)]
-    if connection.vendor == "postgresql" and len(rows) > 2000:
+    if bulk and connection.vendor == "postgresql":
         table = connection.ops.quote_name(MatchKey._meta.db_table)
         with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} (profile_id, key) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     else:
-        MatchKey.objects.bulk_create([MatchKey(profile_id=pk, key=key) for pk, key in rows], batch_size=2000)
+        MatchKey.objects.bulk_create([MatchKey(profile_id=pk, key=key) for pk, key in rows], batch_size=2000,
+                                     ignore_conflicts=True)
     return len(rows)
 
 
@@ -760,7 +763,7 @@ def unify_full(*, progress: Progress | None = None, actor=None, threads: int | N
                 MatchKey.objects.filter(key__startswith=f"{rule.pk}.").delete()
                 gone = set(result.merged_away)
                 keep = [(pk, k) for pk, k in zip(ids, keys, strict=True) if pk not in gone]
-                _keys_write([pk for pk, _ in keep], [k for _, k in keep])
+                _keys_write([pk for pk, _ in keep], [k for _, k in keep], bulk=True)
             result.seconds["keys"] = result.seconds.get("keys", 0.0) + time.perf_counter() - step
             if progress:
                 progress("keys", len(keep), len(keep))
