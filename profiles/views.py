@@ -31,6 +31,7 @@ from profiles.services.notes import note_add
 
 TEMPLATE = "profiles/profile_detail.html"
 TIMELINE_FILTERS = ("channel", "type")
+NOTES_SHOWN = 20
 STRATEGY_LABELS = dict(TraitPolicy.Strategy.choices)
 SECTIONS = {"golden", "identities", "merges", "notes", "panels"}
 
@@ -105,7 +106,9 @@ def _section_context(request, profile, names=SECTIONS) -> dict:
     if "merges" in names:
         context["merges"] = selectors.profile_merges(profile=profile)[:20]
     if "notes" in names:
-        context["notes"] = selectors.profile_notes(profile=profile)[:20] if context["can_view_notes"] else []
+        notes = selectors.profile_notes(profile=profile) if context["can_view_notes"] else None
+        context["notes"] = list(notes[:NOTES_SHOWN]) if notes is not None else []
+        context["notes_total"] = notes.count() if notes is not None and len(context["notes"]) == NOTES_SHOWN else None
         context.setdefault("note_form", NoteForm())
     if "panels" in names:
         context["panels"] = [

@@ -41,6 +41,19 @@ def test_retrieve_has_traits_lineage_identities_segments_and_consent(api_as, ann
                                      actor=client.user).count() == 1
 
 
+def test_segments_and_consent_are_null_without_their_permissions(anna, make_user):
+    from django.contrib.auth.models import Permission
+    from rest_framework.test import APIClient
+
+    user = make_user(None, username="profiles-only")
+    user.user_permissions.add(Permission.objects.get(codename="view_profile"))
+    client = APIClient()
+    client.force_authenticate(user)
+    data = client.get(f"/api/v1/profiles/{anna.pk}/").json()
+    assert data["segments"] is None and data["consent"] is None
+    assert data["traits"]["email"] != "Anna.Mueller@example.de"  # no view_pii either
+
+
 def test_marketing_gets_masked_traits_and_identities(api_as, anna):
     data = api_as("Marketing").get(f"/api/v1/profiles/{anna.pk}/").json()
     assert "Müller" not in str(data) and "anna.mueller@example.de" not in str(data).lower()
