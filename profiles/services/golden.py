@@ -8,6 +8,7 @@ often. ``TraitPolicy`` says per trait which value wins ("*" is the default); ``P
 
 import hashlib
 import json
+import time
 from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -48,6 +49,14 @@ def is_empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+_cache: dict = {"policies": None, "at": 0.0}
+POLICIES_CACHE_SECONDS = 10.0
+
+
+def policies_cache_clear() -> None:
+    _cache["policies"] = None
+
+
 class Policies:
     """The survivorship policies, read once per batch."""
 
@@ -59,6 +68,15 @@ class Policies:
 
     def get(self, name: str) -> tuple[str, list[str]]:
         return self.by_trait.get(name, self.default)
+
+    @classmethod
+    def cached(cls) -> "Policies":
+        """The policies, re-read at most every POLICIES_CACHE_SECONDS per process (and at once in this process
+        after a change: see identity_rules.rules_cache_clear)."""
+        now = time.monotonic()
+        if _cache["policies"] is None or now - _cache["at"] > POLICIES_CACHE_SECONDS:
+            _cache["policies"], _cache["at"] = cls(), now
+        return _cache["policies"]
 
 
 def parse_at(value) -> datetime | None:

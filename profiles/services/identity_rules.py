@@ -1,5 +1,6 @@
 """Identity rules: priority, limits per profile, blocked values and merge protection per identity type."""
 
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -26,6 +27,16 @@ STOCK_IDENTITY_RULES = [
 ]
 
 DEFAULT_PRIORITY = 100
+RULES_CACHE_SECONDS = 10.0
+_cache: dict = {"rules": None, "at": 0.0}
+
+
+def rules_cache_clear(**_kwargs) -> None:
+    """Forget the cached rules and policies (connected to saves and deletes of IdentityRule and TraitPolicy)."""
+    _cache["rules"] = None
+    from profiles.services import golden
+
+    golden.policies_cache_clear()
 
 
 @transaction.atomic
@@ -70,8 +81,31 @@ class Rules:
         return (normalized in BUILTIN_BLOCKED_VALUES or not normalized
                 or normalized in self.get(identity_type).blocked)
 
+    @classmethod
+    def cached(cls) -> "Rules":
+        """The rules, re-read at most every RULES_CACHE_SECONDS per process (the pipeline's path reads them per
+        batch; an edit in the admin reaches every worker within that time, and this process at once)."""
+        now = time.monotonic()
+        if _cache["rules"] is None or now - _cache["at"] > RULES_CACHE_SECONDS:
+            _cache["rules"], _cache["at"] = cls(), now
+        return _cache["rules"]
+
     def protected_types(self) -> list[str]:
         return [t for t, r in self.by_type.items() if r.unique_per_profile]
 
     def limited_types(self) -> dict[str, int]:
         return {t: r.max_per_profile for t, r in self.by_type.items() if r.max_per_profile}
+
+
+def _connect_cache_invalidation() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from profiles.models import TraitPolicy
+
+    for model in (IdentityRule, TraitPolicy):
+        post_save.connect(rules_cache_clear, sender=model, dispatch_uid=f"profiles.rules_cache.save.{model.__name__}")
+        post_delete.connect(rules_cache_clear, sender=model,
+                            dispatch_uid=f"profiles.rules_cache.delete.{model.__name__}")
+
+
+_connect_cache_invalidation()

@@ -108,7 +108,6 @@ OBSERVATIONS_CONFLICT_RETRIES = 5
 IDENTITY_VALUE_MAX = Identity._meta.get_field("value").max_length
 
 
-@transaction.atomic
 def observations_apply(*, observations: list[Observation]) -> list[int]:
     """Resolve, update traits and append events for a batch. Returns the id of the profile of each observation
     (after any merge the batch caused: the live profile).
@@ -117,7 +116,8 @@ def observations_apply(*, observations: list[Observation]) -> list[int]:
     statement each, the touched profiles are locked, read and updated in one statement each, lineage is upserted
     in one statement and the events go in with one INSERT. Identities are unique by (type, value): when a
     concurrent batch created one of ours first, this batch rolls back to its savepoint and resolves again, now
-    seeing the other's identities. ``profile_changed`` is sent on commit with every touched profile.
+    seeing the other's identities. ``profile_changed`` is sent on commit with every touched profile. Atomic: its
+    own transaction, or a savepoint inside the caller's.
     """
     if not observations:
         return []
@@ -128,7 +128,7 @@ def observations_apply(*, observations: list[Observation]) -> list[int]:
             if not value or len(value) > IDENTITY_VALUE_MAX:
                 raise ValueError(f"Observation {index}: the {identity_type} identity must have 1 to "
                                  f"{IDENTITY_VALUE_MAX} characters.")
-    rules, policies = Rules(), golden.Policies()
+    rules, policies = Rules.cached(), golden.Policies.cached()
     for _attempt in range(OBSERVATIONS_CONFLICT_RETRIES):
         try:
             with transaction.atomic():

@@ -138,7 +138,7 @@ def test_refusals_are_logged_with_their_reason():
 
 
 def test_never_merge_covers_profiles_merged_in_later():
-    a, b, c = person(("email", "p@example.org")), person(("email", "q@example.org")), person(("email", "r@example.org"))
+    a, b, c = (person(("email", f"{n}@example.org")) for n in "pqr")
     never_merge_add(profile_a=a, profile_b=b)
     profiles_merge(winner=c, loser=b, reason="manual")
     with pytest.raises(MergeRefused):
@@ -146,7 +146,7 @@ def test_never_merge_covers_profiles_merged_in_later():
 
 
 def test_a_chain_of_merges_can_be_undone_in_reverse():
-    a, b, c = person(("email", "x1@example.org")), person(("email", "x2@example.org")), person(("email", "x3@example.org"))
+    a, b, c = (person(("email", f"x{i}@example.org")) for i in range(3))
     states = [snapshot(p) for p in (a, b, c)]
     first = profiles_merge(winner=b, loser=c, reason="manual")
     second = profiles_merge(winner=a, loser=b, reason="manual")
