@@ -446,6 +446,16 @@ def full_unification(profiles: int, seed: int, database_url: str, dry_run: bool 
     return figures
 
 
+def resolve_known_identity(database_url: str, profiles: int) -> dict:
+    """benchmarks/unify_resolve.py in a process of its own (its own database and Django set-up)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "unify_resolve.py"
+    done = subprocess.run([sys.executable, str(script), "--database-url", database_url, "--profiles", str(profiles)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 synthetic records instead of 1,000,000")
@@ -486,6 +496,14 @@ def main() -> None:
         print(f"  {unify_figures['seconds']} s: {unify_figures['pairs_compared']:,} pairs compared, "
               f"{unify_figures['auto_merged']:,} merged, {unify_figures['sent_to_review']:,} sent to review",
               flush=True)
+    resolve_figures = None
+    if args.database_url:
+        resolve_profiles = 20_000 if args.quick else 100_000
+        print(f"Resolving events with a known identity among {resolve_profiles:,} profiles ...", flush=True)
+        resolve_figures = resolve_known_identity(args.database_url + "_resolve", resolve_profiles)
+        print(f"  database time per event: median {resolve_figures['db_ms']['median']} ms "
+              f"(track {resolve_figures['db_ms_track_known_anonymous_id']['median']} ms, identify with a trait "
+              f"{resolve_figures['db_ms_identify_known_email_with_trait']['median']} ms)", flush=True)
     result = {
         "benchmark": "unify",
         "date": date.today().isoformat(),
@@ -500,9 +518,12 @@ def main() -> None:
         # Only a run of 1,000,000 profiles fills this figure; smaller runs are in "full_unification".
         "full_unification_1m_profiles_seconds": unify_figures["seconds"] if unify_figures
         and unify_figures["profiles"] >= 990_000 and not unify_figures["dry_run"] else None,
-        "resolve_known_identity_db_ms": None,
-        "note": "full_unification needs --database-url (PostgreSQL); resolve_known_identity_db_ms is measured by "
-                "the identity benchmark.",
+        "resolve_known_identity": resolve_figures,
+        "resolve_known_identity_db_ms": resolve_figures["db_ms_track_known_anonymous_id"]["median"]
+        if resolve_figures else None,
+        "note": "full_unification and resolve_known_identity need --database-url (PostgreSQL); "
+                "resolve_known_identity_db_ms: median database time of one track event with a known anonymous id "
+                "(statements, round trips included; the commit apart, see resolve_known_identity).",
     }
     print(json.dumps(result))
 
