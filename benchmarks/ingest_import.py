@@ -25,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,9 @@ def bench_csv_import(rows: int = 1_000_000, *, env: dict | None = None) -> dict:
     for name in (path, workdir / "mapping.json"):
         name.unlink(missing_ok=True)
     workdir.rmdir()
+    # The import kept its copy of the file (and its error report) under MEDIA_ROOT/imports/<slug>/: not needed.
+    var_dir = Path(env.get("CDP_VAR_DIR") or ROOT / "var")
+    shutil.rmtree(var_dir / "media" / "imports" / slug, ignore_errors=True)
     result = {
         "csv_import_rows": rows,
         "csv_import_file_mb": round(size / 1e6, 1),
@@ -192,6 +196,8 @@ def main() -> None:
         redis.Redis.from_url(args.broker_url).delete("ingestion")
     except Exception as error:  # noqa: BLE001 - a leftover queue is harmless; say so
         log(f"Could not clear the ingestion queue on {args.broker_url}: {error}")
+    if env["CDP_VAR_DIR"].startswith(str(Path(tempfile.gettempdir()) / "cdp-csv-bench-var-")):
+        shutil.rmtree(env["CDP_VAR_DIR"], ignore_errors=True)  # the var dir this run made
     print(json.dumps(result))
 
 

@@ -69,7 +69,7 @@ class Inspection:
         return not any(problem.blocking for problem in self.problems)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """A row of the file: ``line`` is where it starts (the header is line 1), ``record`` the fields by column
     (None when the row cannot be read, then ``error`` says why)."""
