@@ -337,3 +337,27 @@ def test_connection_test_lists_columns_and_previews_messages(db_source, client, 
     response = client.post(reverse("ingestion:database-test", args=[source.slug]),
                            dict(form, table="nope"), HTTP_HX_REQUEST="true")
     assert 'relation "nope" does not exist' in html_module.unescape(response.content.decode())
+
+
+def test_settings_form_saves_and_names_bad_fields(db, client, make_user):
+    source, _ = source_create(name="Warehouse", kind="database", slug="warehouse")
+    client.force_login(make_user("Admin"))
+    url = reverse("ingestion:database-settings", args=["warehouse"])
+    form = {"url": "postgres://reader:pw-123456@db.internal:5432/shop", "table": "public.customers", "query": "",
+            "cursor_column": "updated_at", "interval_minutes": "30", "statement_timeout_seconds": "60",
+            "rows": "2", "message_type": "identify", "event": "", "event_from": "",
+            "from_0": "id", "to_0": "externalId", "name_0": "", "type_0": "string",
+            "from_1": "email", "to_1": "traits", "name_1": "email", "type_1": ""}
+    response = client.post(url, dict(form, url="mysql://x", cursor_column="updated at"))
+    html = html_module.unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "a postgres:// URL" in html and "the column that grows with every new or changed row" in html
+
+    response = client.post(url, form)
+    assert response.status_code == 302
+    source.refresh_from_db()
+    config = connectors.DatabaseConfig.of(source)
+    assert (config.table, config.cursor_column, config.interval_minutes) == ("public.customers", "updated_at", 30)
+    assert config.mapping["fields"][1] == {"from": "email", "to": "traits.email"}
+    page = client.get(url).content.decode()
+    assert "pw-123456" not in page and "reader:****@db.internal" in page
