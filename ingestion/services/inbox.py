@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -100,15 +101,54 @@ TABLE = InboxMessage._meta.db_table
 # whole insert. Returns what was new, so that concurrent callers that shared the statement can tell theirs.
 _PG_INSERT = f"""
     INSERT INTO {TABLE} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
-    SELECT (k.x->>0)::bigint, k.x->>1, left(coalesce(e.p->>'type', ''), 16), e.p, (k.x->>2)::timestamptz, %b,
-           coalesce(k.x->>3, ''), 0, %b
-    FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(p, i)
-    JOIN jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS k(x, j) ON k.j = e.i
+    SELECT (k.x->>0)::bigint, k.x->>1, left(coalesce(e.p->>'type', ''), 16), e.p, (k.x->>2)::timestamptz,
+           $1::varchar, coalesce(k.x->>3, ''), 0, $2::timestamptz
+    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(p, i)
+    JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS k(x, j) ON k.j = e.i
     ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"""
 _PG_INSERT_ONE = f"""
     INSERT INTO {TABLE} (source_id, message_id, type, payload, received_at, status, reason, attempts, processed_at)
-    VALUES (%b, %b, %b, %b::jsonb, %b, %b, %b, 0, %b)
+    VALUES ($1::bigint, $2::varchar, $3::varchar, $4::jsonb, $5::timestamptz, $6::varchar, $7::text, 0,
+            $8::timestamptz)
     ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"""
+
+
+_PREPARED = {b"cdp_inbox_insert": _PG_INSERT, b"cdp_inbox_insert_one": _PG_INSERT_ONE}
+# The same statements for a psycopg cursor (placeholders in order).
+_FOR_CURSOR = {name: re.sub(r"\$\d+", "%b", sql) for name, sql in _PREPARED.items()}
+
+
+def _text(value) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    return str(value).encode()
+
+
+def _pg_autocommit_exec(conn, name: bytes, params: list) -> list[tuple[int, str]]:
+    """Run one of the prepared inbox statements straight through libpq (outside transactions only: psycopg would
+    not know to open one). The tracking API's whole database work is this one call, so psycopg's cursor machinery,
+    which costs more client CPU than the statement, is skipped; the blocking call releases the GIL."""
+    import psycopg
+    from psycopg import pq
+
+    conn.ensure_connection()
+    raw = conn.connection
+    pgconn = raw.pgconn
+    prepared = raw.__dict__.setdefault("_cdp_prepared", set())
+    with conn.wrap_database_errors:
+        if name not in prepared:
+            result = pgconn.prepare(name, _PREPARED[name].encode())
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+            prepared.add(name)
+        result = pgconn.exec_prepared(name, [_text(value) for value in params])
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            if pgconn.status != pq.ConnStatus.OK:
+                raise psycopg.OperationalError(pgconn.error_message.decode(errors="replace"))
+            raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+        return [(int(result.get_value(i, 0)), result.get_value(i, 1).decode()) for i in range(result.ntuples)]
 
 
 def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
@@ -118,18 +158,21 @@ def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
         return []
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor == "postgresql":
+        if len(rows) == 1:  # a single event: scalars bind faster than JSON documents
+            name, params = b"cdp_inbox_insert_one", list(rows[0])
+        else:
+            keys = json.dumps([[row[0], row[1], row[4].isoformat(), row[6]] for row in rows])
+            name, params = b"cdp_inbox_insert", [rows[0][5], rows[0][7],
+                                                  "[" + ",".join(row[3] for row in rows) + "]", keys]
+        if conn.connection is not None and conn.get_autocommit() and not conn.in_atomic_block:
+            return _pg_autocommit_exec(conn, name, params)
         import psycopg
 
         conn.ensure_connection()
-        # A psycopg cursor with server-side binding on Django's connection (in its transaction, if any): constant,
-        # prepared statements (Django turns psycopg's automatic preparation off; these ask for it).
+        # In a transaction: a psycopg cursor with server-side binding on Django's connection (psycopg opens the
+        # transaction); a constant, prepared statement (Django turns psycopg's automatic preparation off).
         with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
-            if len(rows) == 1:  # a single event: scalars bind faster than JSON documents
-                cursor.execute(_PG_INSERT_ONE, rows[0], prepare=True)
-            else:
-                keys = json.dumps([[row[0], row[1], row[4].isoformat(), row[6]] for row in rows])
-                cursor.execute(_PG_INSERT, [rows[0][5], rows[0][7], "[" + ",".join(row[3] for row in rows) + "]",
-                                            keys], prepare=True)
+            cursor.execute(_FOR_CURSOR[name], params, prepare=True)
             return cursor.fetchall()
     table = conn.ops.quote_name(TABLE)
     one = "(%s, %s, %s, %s, %s, %s, %s, 0, %s)"
