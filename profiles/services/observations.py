@@ -277,10 +277,12 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         _flagged_identities_insert(flagged)
 
     changed = [(pk, state[pk]) for pk in existing_ids if state[pk]["changed"]]
-    if changed:
-        _profiles_update(changed, now)
     if sources_changed:
-        _trait_sources_update([(real[ref], state[ref]["sources"]) for ref in sorted(sources_changed)])
+        # Traits changed: one statement writes traits, their sources and the times.
+        _profiles_update_with_sources([(real[ref], state[ref]) for ref in sorted(sources_changed)]
+                                      + [(pk, entry) for pk, entry in changed if pk not in sources_changed], now)
+    elif changed:
+        _profiles_update(changed, now)
     if lineage:
         golden.trait_values_record([(real[ref], name, value, source, at) for ref, name, value, source, at in lineage])
 
@@ -315,6 +317,7 @@ def _winners(state: dict, touched: dict[int, set[str]], lineage: list, policies:
     stored = golden.lineage_rows([ref for ref in full if ref > 0], {n for names in full.values() for n in names}) \
         if any(ref > 0 for ref in full) else {}
     batch_rows: dict[tuple[int, str], list[dict]] = {}
+    latest: dict[tuple[int, str], datetime] = {}
     changed: set[int] = set()
     for ref, name, value, source, at in lineage:
         entry = state[ref]
@@ -333,9 +336,13 @@ def _winners(state: dict, touched: dict[int, set[str]], lineage: list, policies:
             continue
         # Most recent: the newest observation wins (lineage is in time order here).
         current = sources.get(name)
-        current_at = golden.parse_at(current.get("observed_at")) if isinstance(current, dict) else None
+        if (ref, name) in latest:
+            current_at = latest[(ref, name)]
+        else:
+            current_at = golden.parse_at(current.get("observed_at")) if isinstance(current, dict) else None
         if current_at is not None and at < current_at:
             continue
+        latest[(ref, name)] = at
         before = (name in traits, traits.get(name), current)
         if value is None:
             traits.pop(name, None)
@@ -398,13 +405,24 @@ def _first_of_each(rows) -> dict:
     return out
 
 
-def _trait_sources_update(rows: list[tuple[int, dict]]) -> None:
+def _profiles_update_with_sources(rows: list[tuple[int, dict]], now: datetime) -> None:
+    """Write traits, trait sources (when the entry has them) and first/last seen of these profiles."""
     if _pg():
-        _pg_execute("UPDATE profiles_profile AS p SET trait_sources = x->1 FROM jsonb_array_elements(%b::jsonb) AS "
-                    "e(x) WHERE p.id = (x->>0)::bigint", [_json([[pk, sources] for pk, sources in rows])])
+        _pg_execute(
+            "UPDATE profiles_profile AS p SET traits = x->1, trait_sources = COALESCE(x->2, p.trait_sources), "
+            "first_seen_at = (x->>3)::timestamptz, last_seen_at = (x->>4)::timestamptz, updated_at = %b "
+            "FROM jsonb_array_elements(%b::jsonb) AS e(x) WHERE p.id = (x->>0)::bigint",
+            [now, _json([[pk, e["traits"], e.get("sources"), e["first"].isoformat() if e["first"] else None,
+                          e["last"].isoformat() if e["last"] else None] for pk, e in rows])])
         return
-    Profile.objects.bulk_update([Profile(pk=pk, trait_sources=sources) for pk, sources in rows], ["trait_sources"],
-                                batch_size=500)
+    with_sources = [(pk, e) for pk, e in rows if "sources" in e]
+    Profile.objects.bulk_update(
+        [Profile(pk=pk, traits=e["traits"], trait_sources=e["sources"], first_seen_at=e["first"],
+                 last_seen_at=e["last"], updated_at=now) for pk, e in with_sources],
+        ["traits", "trait_sources", "first_seen_at", "last_seen_at", "updated_at"], batch_size=500)
+    others = [(pk, e) for pk, e in rows if "sources" not in e]
+    if others:
+        _profiles_update(others, now)
 
 
 # --- bulk statements: one per step and batch; PostgreSQL gets constant statements with binary arrays ------------
