@@ -31,7 +31,7 @@ and created, N synthetic profiles (the generator below, as traits) are loaded wi
 (journaled), queue the review pairs, write the match keys. ``--dry-run`` stops before writing and counts the
 merges. ``full_unification_1m_profiles_seconds`` is filled only by a run with merges of 1,000,000 profiles;
 otherwise it stays null and the run's figures are under ``full_unification``. Resolving an event with a known
-identity is measured by the identity benchmark (null here).
+identity: ``benchmarks/unify_resolve.py``, run from here in its own process and database.
 
     .venv/bin/python benchmarks/unify.py --only-unify --unify-profiles 20000 \
         --database-url postgres://postgres@127.0.0.1:5432/cdp_unify_bench
