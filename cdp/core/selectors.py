@@ -40,7 +40,8 @@ def broker_ready() -> dict:
         return {"ok": True, "detail": "no broker: tasks run eagerly in-process"}
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
+            # One quick retry, no back-off: a readiness probe must answer within its own timeout.
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
         return {"ok": True, "detail": connection.transport_cls}
     except Exception as error:  # noqa: BLE001
         return {"ok": False, "detail": type(error).__name__}
