@@ -73,20 +73,18 @@ class BatchResult:
 def _claim(*, source_id: int | None, limit: int) -> list[tuple[int, int, str, dict]]:
     """Pending messages as (id, source_id, message_id, payload), locked for this transaction, oldest first."""
     if connection.features.has_select_for_update_skip_locked:
-        # First lock the ids alone (an ordered scan of the small partial "pending" index, whatever the planner's
-        # statistics say: a young inbox has none, and sorting whole payloads would spill to disk), then read them.
         queryset = InboxMessage.objects.filter(status=InboxMessage.Status.PENDING)
         if source_id is not None:
             queryset = queryset.filter(source_id=source_id)
-        ids = list(queryset.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        import psycopg
-
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute("SELECT id, source_id, message_id, payload::text FROM ingestion_inboxmessage "
-                           "WHERE id = ANY(%b::bigint[]) ORDER BY id", [ids])
-            return [(pk, sid, mid, json.loads(payload)) for pk, sid, mid, payload in cursor.fetchall()]
+        with connection.cursor() as cursor:
+            # A young or fast-changing inbox has stale statistics, and the planner would then sort every pending row
+            # (payloads and all) instead of walking the partial "pending" index in id order up to the limit.
+            cursor.execute("SET LOCAL enable_sort = off")
+        rows = list(queryset.order_by("id").select_for_update(skip_locked=True)
+                    .values_list("id", "source_id", "message_id", "payload")[:limit])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = on")
+        return rows
     # The plain path (SQLite): a write first, so that this transaction holds the database's write lock and no
     # other processor claims the same rows.
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
