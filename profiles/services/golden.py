@@ -13,7 +13,6 @@ from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
 from profiles.models import Profile, TraitPolicy, TraitValue
@@ -201,23 +200,23 @@ def trait_values_record(entries: list[tuple[int, str, object, str, datetime]]) -
             "observed_at = GREATEST(profiles_traitvalue.observed_at, EXCLUDED.observed_at)",
             [_json([[k[0], k[1], k[2], k[3], v[0], v[1], v[2], v[3]] for k, v in merged.items()])])
         return
-    query = Q()
-    for pk, name, source, vhash in merged:
-        query |= Q(profile_id=pk, name=name, source=source, value_hash=vhash)
-    existing = {(t.profile_id, t.name, t.source, t.value_hash): t for t in TraitValue.objects.filter(query)}
-    update, create = [], []
-    for key, (value, first, last, count) in merged.items():
-        row = existing.get(key)
-        if row is None:
-            create.append(TraitValue(profile_id=key[0], name=key[1], source=key[2], value_hash=key[3], value=value,
-                                     first_observed_at=first, observed_at=last, seen_count=count))
-        else:
-            row.first_observed_at = min(row.first_observed_at, first)
-            row.observed_at = max(row.observed_at, last)
-            row.seen_count += count
-            update.append(row)
-    TraitValue.objects.bulk_create(create, batch_size=500)
-    TraitValue.objects.bulk_update(update, ["first_observed_at", "observed_at", "seen_count"], batch_size=500)
+    # SQLite (3.24+): the same upsert, many rows per statement.
+    from django.db import connection
+
+    at = connection.ops.adapt_datetimefield_value
+    rows = [(k[0], k[1], k[2], k[3], None if v[0] is None else canonical_json(v[0]), at(v[1]), at(v[2]), v[3])
+            for k, v in merged.items()]
+    step = 2000
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        sql = ("INSERT INTO profiles_traitvalue (profile_id, name, source, value_hash, value, first_observed_at, "
+               "observed_at, seen_count) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+               + " ON CONFLICT (profile_id, name, source, value_hash) DO UPDATE SET "
+               "seen_count = seen_count + excluded.seen_count, "
+               "first_observed_at = MIN(first_observed_at, excluded.first_observed_at), "
+               "observed_at = MAX(observed_at, excluded.observed_at)")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in chunk for value in row])
 
 
 def lineage_rows(profile_ids, names) -> dict[tuple[int, str], list[dict]]:
