@@ -58,6 +58,25 @@ def mask_for(user, value, kind: str = "text"):
     return value if can_view_pii(user) else mask(value, kind)
 
 
+def mask_data(value):
+    """Any JSON value with its personal data masked, at every depth: values under personal keys (PII_KINDS), and
+    email addresses and phone numbers inside any other text (event properties and context are free-form)."""
+    from cdp.core.logging import redact
+
+    if isinstance(value, dict):
+        return {key: mask(item, PII_KINDS[key]) if key in PII_KINDS and not isinstance(item, dict | list)
+                else mask_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_data(item) for item in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def mask_data_for(user, value):
+    return value if can_view_pii(user) else mask_data(value)
+
+
 def mask_traits(user, traits: dict) -> dict:
     if can_view_pii(user):
         return dict(traits)

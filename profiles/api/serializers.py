@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cdp.core import profile_panels
-from cdp.core.api.serializers import PIIField, PIITraitsField
+from cdp.core.api.serializers import PIIDataField, PIIField, PIITraitsField
 from cdp.core.masking import can_view_pii, mask_for
 from profiles.models import Event, Identity, Merge, Note, Profile
 
@@ -91,6 +91,9 @@ class ProfileDetailSerializer(ProfileSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    properties = PIIDataField()
+    context = PIIDataField()
+
     class Meta:
         model = Event
         fields = ["id", "profile", "type", "name", "channel", "properties", "context", "timestamp", "received_at",

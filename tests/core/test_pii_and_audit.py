@@ -196,3 +196,24 @@ def test_an_api_client_without_credentials_sees_nothing(person):
     response = APIClient().get("/api/v1/profiles/")
     assert response.status_code == 401
     assert_no_pii(response.content.decode())
+
+
+def test_marketing_sees_event_properties_and_context_masked_in_the_timeline(api_as, make_user):
+    [profile_id] = observations_apply(observations=[Observation(
+        identities=[("email", EMAIL)], timestamp=timezone.now(), source="web", channel="web",
+        event_type="track", event_name="Order Completed",
+        properties={"total": 99.5, "email": EMAIL, "shipping": {"phone": PHONE, "city": "Berlin"},
+                    "note": f"call me on {PHONE} or write to {EMAIL}"},
+        context={"traits": {"email": EMAIL, "last_name": "Schmidt"}, "ip": "203.0.113.9"},
+    )])
+    masked = api_as("Marketing").get(f"/api/v1/profiles/{profile_id}/timeline/")
+    assert masked.status_code == 200
+    [event] = [e for e in masked.json()["results"] if e["name"] == "Order Completed"]
+    assert event["properties"]["total"] == 99.5
+    assert event["properties"]["shipping"]["city"] == "Berlin"
+    assert_no_pii(masked.content.decode())
+
+    plain = api_as("Sales").get(f"/api/v1/profiles/{profile_id}/timeline/")
+    [event] = [e for e in plain.json()["results"] if e["name"] == "Order Completed"]
+    assert event["properties"]["email"] == EMAIL
+    assert event["context"]["traits"]["last_name"] == "Schmidt"

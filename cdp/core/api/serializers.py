@@ -2,7 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cdp.core.masking import mask_for, mask_traits
+from cdp.core.masking import mask_data_for, mask_for, mask_traits
 from cdp.core.models import AuditEntry
 
 
@@ -32,6 +32,21 @@ class PIITraitsField(serializers.Field):
     def to_representation(self, value):
         request = self.context.get("request")
         return mask_traits(getattr(request, "user", None), value or {})
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "Free-form data (event properties, context); personal data inside it is masked "
+                                     "at every depth without the view_pii permission."})
+class PIIDataField(serializers.Field):
+    """Free-form JSON whose personal data is masked, at every depth, for users without view_pii."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        request = self.context.get("request")
+        return mask_data_for(getattr(request, "user", None), value if value is not None else {})
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

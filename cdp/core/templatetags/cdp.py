@@ -5,7 +5,7 @@ import json
 
 from django import forms, template
 
-from cdp.core.masking import PII_KINDS, can_view_pii, mask, mask_for
+from cdp.core.masking import PII_KINDS, can_view_pii, mask, mask_data, mask_for
 
 register = template.Library()
 
@@ -50,7 +50,7 @@ def masked_items(context, data):
         value = data[key]
         personal = key in PII_KINDS
         masked = personal and not visible and value not in (None, "")
-        shown = mask(_display(value), PII_KINDS[key]) if masked else _display(value)
+        shown = mask(_display(value), PII_KINDS[key]) if masked else _display(value if visible else mask_data(value))
         items.append({"key": key, "value": shown, "pii": personal, "masked": masked})
     return items
 
