@@ -45,3 +45,19 @@ def api_as(make_user):
         return client
 
     return client_for
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(request):
+    """Celery tasks run in-process in the tests, also when the suite runs with a broker: the tests check what the
+    tasks do, and the broker round trip itself is tested by the tests marked ``broker`` (tests/core/test_celery.py),
+    which keep the real broker."""
+    if request.node.get_closest_marker("broker"):
+        yield
+        return
+    from cdp.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before

@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from profiles.api.matching import MatchCandidateViewSet, MatchRuleViewSet
 from profiles.api.views import IdentityViewSet, MergeViewSet, ProfileViewSet
 
 router = DefaultRouter()
@@ -7,5 +8,7 @@ router.include_root_view = False
 router.register("profiles", ProfileViewSet, basename="profile")
 router.register("identities", IdentityViewSet, basename="identity")
 router.register("merges", MergeViewSet, basename="merge")
+router.register("match-rules", MatchRuleViewSet, basename="match-rule")
+router.register("match-candidates", MatchCandidateViewSet, basename="match-candidate")
 
 urlpatterns = router.urls

@@ -70,17 +70,6 @@ def source_db():
         admin.execute(f"DROP DATABASE IF EXISTS {SOURCE_DB} WITH (FORCE)")
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
-    in tests/core/test_celery.py)."""
-    from cdp.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
-
 
 def _insert(connection, *rows, at=None):
     for email, name, visits in rows:

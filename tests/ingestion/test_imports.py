@@ -34,17 +34,6 @@ def media(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
-    in tests/core/test_celery.py)."""
-    from cdp.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
-
 
 @pytest.fixture
 def file_source(db):

@@ -23,17 +23,6 @@ ORDER = {"order": {"id": "o-1", "total": "19.90", "paid_at": "2025-03-01T10:00:0
          "customer": {"email": "ann@example.com"}}
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process here, also when the suite runs with a broker (the broker round trip itself is tested
-    in tests/core/test_celery.py)."""
-    from cdp.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
-
 
 @pytest.fixture
 def hook(db):

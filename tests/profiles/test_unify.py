@@ -57,16 +57,6 @@ def rule():
     return match_rules_install()
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process here, also when the suite runs with a broker."""
-    from cdp.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
-
 
 # --- records ---------------------------------------------------------------------------------------------------
 
