@@ -1,14 +1,25 @@
+import json
+
 from django.contrib import admin
+from django.utils.html import format_html
 
 from ingestion.models import InboxMessage, Source
+from ingestion.services.connectors import source_settings_public
 
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "kind", "channel", "enabled", "write_key_prefix", "created_at"]
     list_filter = ["kind", "enabled"]
-    readonly_fields = ["write_key_hash", "write_key_prefix"]
+    # Settings may hold a database URL with its password: the admin shows them masked and never edits them
+    # (the source pages and the sources API do, keeping a masked password as it was).
+    exclude = ["settings"]
+    readonly_fields = ["write_key_hash", "write_key_prefix", "settings_masked"]
     search_fields = ["name", "slug"]
+
+    @admin.display(description="Settings")
+    def settings_masked(self, source):
+        return format_html("<pre>{}</pre>", json.dumps(source_settings_public(source.settings), indent=2))
 
 
 @admin.register(InboxMessage)

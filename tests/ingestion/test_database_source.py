@@ -350,3 +350,13 @@ def test_settings_form_saves_and_names_bad_fields(db, client, make_user):
     assert config.mapping["fields"][1] == {"from": "email", "to": "traits.email"}
     page = client.get(url).content.decode()
     assert "pw-123456" not in page and "reader:****@db.internal" in page
+
+
+def test_the_admin_never_shows_the_database_password(db, admin_client):
+    source, _ = source_create(name="Shop database", kind="database",
+                              settings={"database": {"url": "postgres://reader:s3cret-pw@127.0.0.1:5432/shop"}})
+    response = admin_client.get(f"/admin/ingestion/source/{source.pk}/change/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "s3cret-pw" not in body
+    assert "reader:****@127.0.0.1:5432/shop" in body
