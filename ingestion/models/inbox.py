@@ -34,9 +34,8 @@ class InboxMessage(models.Model):
         # Few indexes, and partial ones for the short-lived and the rare states: every message is inserted once
         # and updated once (pending -> processed), and each index costs both.
         indexes = [
-            # Claiming (oldest first, SKIP LOCKED) and the sweep; per source for tasks and the pending count.
+            # Claiming (oldest first, SKIP LOCKED), the sweep and the pending counts (pending rows are few).
             models.Index(fields=["id"], name="inbox_pending", condition=models.Q(status="pending")),
-            models.Index(fields=["source", "id"], name="inbox_pending_source", condition=models.Q(status="pending")),
             # The rejected count and the debugger's "rejected" view.
             models.Index(fields=["source", "id"], name="inbox_rejected_source", condition=models.Q(status="rejected")),
             # The event debugger (latest first) and the received-today count of one source.
