@@ -1,4 +1,4 @@
-"""Database sources, against a REAL second PostgreSQL database (cdp_connectors_src), dropped and created per test.
+"""Database sources, against a REAL second PostgreSQL database (cdp_connectors_src_<pid>), dropped and created per test.
 
 The CDP's own database is whatever the suite runs on (SQLite by default); the source database is PostgreSQL.
 Set CDP_TEST_SOURCE_POSTGRES_URL to an admin URL of another server; without a reachable PostgreSQL these tests
@@ -22,7 +22,8 @@ from ingestion.services import connectors, source_create
 psycopg = pytest.importorskip("psycopg")
 
 ADMIN_URL = os.environ.get("CDP_TEST_SOURCE_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-SOURCE_DB = "cdp_connectors_src"
+# One source database per test process: the CI runs two suites side by side on the same server.
+SOURCE_DB = f"cdp_connectors_src_{os.getpid()}"
 PASSWORD = "s3cret-Pw-never-shown"
 
 MAPPING = {"type": "identify", "event": None, "event_from": None, "fields": [
@@ -46,7 +47,8 @@ def _with_db(url: str, database: str, password: str | None = None) -> str:
 
 @pytest.fixture
 def source_db():
-    """A fresh database cdp_connectors_src with a customers table. Yields (url with a password, connection)."""
+    """A fresh source database (cdp_connectors_src_<pid>) with a customers table.
+    Yields (url with a password, connection)."""
     try:
         admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:

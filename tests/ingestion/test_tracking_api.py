@@ -495,4 +495,7 @@ def test_segment_analytics_python_works_unchanged(live_server, compress):
     assert events["track"].context["consent"] == {"marketing": True}
     assert events["track"].channel == "app"
     assert events["page"].name == "Install"
-    assert set(events) == {"identify", "track", "page"}
+    # alias(previousId="device-7", userId="user-42") joins the device's profile to the user's (Segment's
+    # semantics), so the screen seen on that device is on the user's timeline too.
+    assert set(events) == {"identify", "track", "page", "screen"}
+    assert profile.identities.filter(type="anonymous_id", value="device-7").exists()
