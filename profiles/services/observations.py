@@ -425,7 +425,10 @@ def _profiles_update_with_sources(rows: list[tuple[int, dict]], now: datetime) -
         _profiles_update(others, now)
 
 
-# --- bulk statements: one per step and batch; PostgreSQL gets constant statements with binary arrays ------------
+# --- bulk statements: one per step and batch -----------------------------------------------------------------
+# On PostgreSQL each takes its rows as ONE JSON document (json.dumps of the whole batch, in C) that the statement
+# takes apart with jsonb_array_elements: constant statements, and no per-value parameter building in Python, which
+# costs more than the statements themselves. SQLite gets the ORM (or plain multi-row statements).
 
 
 def _pg() -> bool:
@@ -434,8 +437,7 @@ def _pg() -> bool:
 
 def _pg_execute(sql: str, params: list) -> list[tuple]:
     """Run a statement through a psycopg cursor with server-side binding, on Django's connection and in its
-    transaction: constant statements with binary array parameters (``unnest``), prepared by psycopg after a few
-    uses. Quoting thousands of parameters on the client, as the ORM does, costs more than the statements."""
+    transaction."""
     import psycopg
 
     connection.ensure_connection()
@@ -444,7 +446,13 @@ def _pg_execute(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-_json_default = DjangoJSONEncoder().default
+_django_json_default = DjangoJSONEncoder().default
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()  # full precision (DjangoJSONEncoder keeps milliseconds only)
+    return _django_json_default(value)
 
 
 def _json(value) -> str:
@@ -456,11 +464,10 @@ def _identities_known(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     if not keys:
         return {}
     if _pg():
-        types, values = zip(*keys, strict=True)
         rows = _pg_execute(
             "SELECT i.type, i.value, i.profile_id FROM profiles_identity i "
-            "JOIN unnest(%b::text[], %b::text[]) AS u(t, v) ON i.type = u.t AND i.value = u.v",
-            [list(types), list(values)])
+            "JOIN (SELECT x->>0 AS t, x->>1 AS v FROM jsonb_array_elements(%b::jsonb) AS e(x)) AS u "
+            "ON i.type = u.t AND i.value = u.v", [_json(list(keys))])
         return {(t, v): p for t, v, p in rows}
     by_type: dict[str, list[str]] = {}
     for identity_type, value in keys:
@@ -474,8 +481,9 @@ def _identities_known(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
 def _profiles_lock(ids: list[int]) -> list[tuple[int, dict, datetime | None, datetime | None]]:
     """Lock and read the given profiles, in id order (so that concurrent batches never deadlock on them)."""
     if _pg():
-        rows = _pg_execute("SELECT id, traits::text, first_seen_at, last_seen_at FROM profiles_profile "
-                           "WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE", [ids])
+        rows = _pg_execute(
+            "SELECT id, traits::text, first_seen_at, last_seen_at FROM profiles_profile WHERE id IN "
+            "(SELECT jsonb_array_elements_text(%b::jsonb)::bigint) ORDER BY id FOR UPDATE", [_json(ids)])
         return [(pk, json.loads(traits) if traits else {}, first, last) for pk, traits, first, last in rows]
     return list(Profile.objects.select_for_update().filter(id__in=ids).order_by("id")
                 .values_list("id", "traits", "first_seen_at", "last_seen_at"))
@@ -486,10 +494,9 @@ def _profiles_create(entries: list[dict], now: datetime) -> list[int]:
     if _pg():
         rows = _pg_execute(
             "INSERT INTO profiles_profile (created_at, updated_at, first_seen_at, last_seen_at, traits) "
-            "SELECT %b, %b, f, l, t::jsonb FROM unnest(%b::timestamptz[], %b::timestamptz[], %b::text[]) "
-            "AS u(f, l, t) RETURNING id",
-            [now, now, [e["first"] for e in entries], [e["last"] for e in entries],
-             [_json(e["traits"]) for e in entries]])
+            "SELECT %b, %b, (x->>0)::timestamptz, (x->>1)::timestamptz, x->2 "
+            "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(x, i) ORDER BY i RETURNING id",
+            [now, now, _json([[e["first"], e["last"], e["traits"]] for e in entries])])
         return [row[0] for row in rows]
     created = Profile.objects.bulk_create([Profile(traits=e["traits"], first_seen_at=e["first"],
                                                    last_seen_at=e["last"]) for e in entries])
@@ -499,12 +506,11 @@ def _profiles_create(entries: list[dict], now: datetime) -> list[int]:
 def _identities_insert(rows: list[tuple[str, str, int, str]], now: datetime) -> int:
     """Insert identities, skipping any that exist; returns how many were new."""
     if _pg():
-        types, values, profiles, sources = (list(column) for column in zip(*rows, strict=True))
         return len(_pg_execute(
             "INSERT INTO profiles_identity (type, value, profile_id, source, first_seen_at, last_seen_at) "
-            "SELECT t, v, p, s, %b, %b FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) "
-            "AS u(t, v, p, s) ON CONFLICT (type, value) DO NOTHING RETURNING id",
-            [now, now, types, values, profiles, sources]))
+            "SELECT x->>0, x->>1, (x->>2)::bigint, x->>3, %b, %b "
+            "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(x, i) ORDER BY i "
+            "ON CONFLICT (type, value) DO NOTHING RETURNING id", [now, now, _json(rows)]))
     table = connection.ops.quote_name(Identity._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
     inserted = 0
@@ -523,11 +529,10 @@ def _identities_insert(rows: list[tuple[str, str, int, str]], now: datetime) -> 
 def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
     if _pg():
         _pg_execute(
-            "UPDATE profiles_profile AS p SET traits = u.t::jsonb, first_seen_at = u.f, last_seen_at = u.l, "
-            "updated_at = %b FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::timestamptz[]) "
-            "AS u(id, t, f, l) WHERE p.id = u.id",
-            [now, [pk for pk, _ in changed], [_json(e["traits"]) for _, e in changed],
-             [e["first"] for _, e in changed], [e["last"] for _, e in changed]])
+            "UPDATE profiles_profile AS p SET traits = x->1, first_seen_at = (x->>2)::timestamptz, "
+            "last_seen_at = (x->>3)::timestamptz, updated_at = %b "
+            "FROM jsonb_array_elements(%b::jsonb) AS e(x) WHERE p.id = (x->>0)::bigint",
+            [now, _json([[pk, e["traits"], e["first"], e["last"]] for pk, e in changed])])
         return
     Profile.objects.bulk_update(
         [Profile(pk=pk, traits=entry["traits"], first_seen_at=entry["first"], last_seen_at=entry["last"],
@@ -538,14 +543,11 @@ def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
 def _events_insert(rows: list[tuple], now: datetime) -> None:
     """rows: (profile_id, type, name, channel, properties, context, timestamp, source, message_id)."""
     if _pg():
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        columns[4] = [_json(value) for value in columns[4]]
-        columns[5] = [_json(value) for value in columns[5]]
         _pg_execute(
             "INSERT INTO profiles_event (profile_id, type, name, channel, properties, context, timestamp, "
-            "received_at, source, message_id) SELECT p, t, n, c, pr::jsonb, cx::jsonb, ts, %b, s, m FROM unnest("
-            "%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], "
-            "%b::text[], %b::text[]) AS u(p, t, n, c, pr, cx, ts, s, m)", [now, *columns])
+            "received_at, source, message_id) SELECT (x->>0)::bigint, x->>1, x->>2, x->>3, x->4, x->5, "
+            "(x->>6)::timestamptz, %b, x->>7, x->>8 FROM jsonb_array_elements(%b::jsonb) AS e(x)",
+            [now, _json(rows)])
         return
     Event.objects.bulk_create([Event(profile_id=p, type=t, name=n, channel=c, properties=pr, context=cx,
                                      timestamp=ts, source=src, message_id=m)
