@@ -1,6 +1,8 @@
 from django.contrib import admin
 
 from profiles.models import (
+    ComputedTrait,
+    ComputedValue,
     Event,
     Identity,
     IdentityRule,
@@ -128,3 +130,22 @@ class NoteAdmin(admin.ModelAdmin):
     list_filter = ["kind", "channel"]
     raw_id_fields = ["profile"]
     readonly_fields = ["author"]
+
+
+@admin.register(ComputedTrait)
+class ComputedTraitAdmin(ReadOnlyAdmin):
+    """Computed traits are defined at /profiles/computed-traits/ and in the API, which check a definition and
+    derive its value type; the admin shows them."""
+
+    list_display = ["key", "name", "aggregation", "value_type", "enabled", "stock", "last_run_at", "last_run_rows"]
+    list_filter = ["aggregation", "value_type", "enabled", "stock"]
+    search_fields = ["key", "name"]
+
+
+@admin.register(ComputedValue)
+class ComputedValueAdmin(ReadOnlyAdmin):
+    """Values are written by the recompute and refresh services only."""
+
+    list_display = ["trait", "profile", "value_number", "value_text", "value_time", "computed_at"]
+    list_filter = ["trait"]
+    raw_id_fields = ["profile"]

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from profiles.search import search_text_expression
 
@@ -92,7 +93,12 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-timestamp", "-id"]
-        indexes = [models.Index(fields=["profile", "-timestamp"], name="event_profile_time")]
+        indexes = [
+            models.Index(fields=["profile", "-timestamp"], name="event_profile_time"),
+            # Segment event conditions and computed traits: events by name in a time window, with the profile
+            # read from the index (PostgreSQL covers profile_id; SQLite ignores include).
+            models.Index(fields=["name", "timestamp"], include=["profile"], name="event_name_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.name}".strip()
@@ -316,3 +322,130 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.profile_id}"
+
+
+class ComputedTrait(models.Model):
+    """A measure derived from a profile's events (profiles.services.computed): an aggregation over the events
+    that pass the event-name filter, the property filters and the time window. Segments use it by ``key``."""
+
+    class Aggregation(models.TextChoices):
+        COUNT = "count", "Count"
+        SUM = "sum", "Sum"
+        AVG = "avg", "Average"
+        MIN = "min", "Minimum"
+        MAX = "max", "Maximum"
+        FIRST = "first", "First"
+        LAST = "last", "Last"
+        MOST_FREQUENT = "most_frequent", "Most frequent"
+        DISTINCT_COUNT = "distinct_count", "Distinct count"
+        RFM = "rfm", "RFM score"
+
+    class ValueType(models.TextChoices):
+        NUMBER = "number", "Number"
+        TEXT = "text", "Text"
+        DATETIME = "datetime", "Date and time"
+        DAYS_SINCE = "days_since", "Days since"
+
+    class FieldType(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+
+    class RFMPart(models.TextChoices):
+        RECENCY = "recency", "Recency"
+        FREQUENCY = "frequency", "Frequency"
+        MONETARY = "monetary", "Monetary"
+        SEGMENT = "segment", "Segment"
+
+    key = models.SlugField(max_length=64, unique=True,
+                           help_text='Used in segment rules: {"type": "computed", "trait": "<key>", ...}')
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices)
+    event_names = models.JSONField(default=list, blank=True, help_text="Event names to aggregate; empty: every event")
+    filters = models.JSONField(default=list, blank=True,
+                               help_text='Property filters, all must hold: [{"property", "op", "value"}]')
+    field = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="What is aggregated: a property path (revenue, product.sku) or the event's channel, name or "
+                  "timestamp")
+    field_type = models.CharField(max_length=8, choices=FieldType.choices, default=FieldType.TEXT,
+                                  help_text="How first, last and most frequent read a property: as text or number")
+    as_days_since = models.BooleanField(default=False,
+                                        help_text="A time (min/max/first/last of timestamp) shown as days since")
+    window_days = models.PositiveIntegerField(null=True, blank=True, help_text="Only events of the last N days")
+    window_start = models.DateField(null=True, blank=True, help_text="Only events from this day on")
+    window_end = models.DateField(null=True, blank=True, help_text="Only events up to this day (inclusive)")
+    rfm_part = models.CharField(max_length=16, choices=RFMPart.choices, blank=True, default="",
+                                help_text="For the RFM aggregation: which score (or the segment name)")
+    value_type = models.CharField(max_length=16, choices=ValueType.choices, editable=False,
+                                  help_text="Derived from the definition (profiles.services.computed)")
+    enabled = models.BooleanField(default=True)
+    stock = models.BooleanField(default=False, editable=False, help_text="Installed by computed_traits_install")
+    boundaries = models.JSONField(default=dict, blank=True, editable=False,
+                                  help_text="RFM: the quintile boundaries of the last full run, per measure")
+    run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                       help_text="When the last full recompute finished")
+    last_run_rows = models.PositiveIntegerField(null=True, blank=True, editable=False,
+                                                help_text="Profiles with a value after the last full recompute")
+    last_run_seconds = models.FloatField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def value_column(self) -> str:
+        """The ComputedValue column that holds this trait's values."""
+        return {"number": "value_number", "text": "value_text"}.get(self.value_type, "value_time")
+
+    @property
+    def running(self) -> bool:
+        return bool(self.run_started_at and (self.last_run_at is None or self.run_started_at > self.last_run_at))
+
+
+class ComputedValue(models.Model):
+    """A profile's value of a computed trait. One column holds it (``ComputedTrait.value_column``); a days_since
+    trait stores the time and the days are counted when read, so they are exact without a recompute."""
+
+    trait = models.ForeignKey(ComputedTrait, on_delete=models.CASCADE, related_name="values")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="computed_values")
+    value_number = models.FloatField(null=True, blank=True)
+    value_text = models.CharField(max_length=255, null=True, blank=True)
+    value_time = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(help_text="When the value was last written (a recompute that finds the same "
+                                                 "value leaves the row alone)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trait", "profile"], name="computed_value_unique")]
+        indexes = [
+            models.Index(fields=["trait", "value_number"], name="computed_value_number"),
+            models.Index(fields=["trait", "value_text"], name="computed_value_text"),
+            models.Index(fields=["trait", "value_time"], name="computed_value_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trait_id}:{self.profile_id}"
+
+    @property
+    def value(self):
+        """The value as its trait's type reads it: a number, text, a time, or whole days since the time."""
+        value_type = self.trait.value_type
+        if value_type == ComputedTrait.ValueType.NUMBER:
+            return self.value_number
+        if value_type == ComputedTrait.ValueType.TEXT:
+            return self.value_text
+        if value_type == ComputedTrait.ValueType.DAYS_SINCE:
+            return days_since(self.value_time)
+        return self.value_time
+
+
+def days_since(when, now=None) -> int | None:
+    """Whole days from ``when`` to now (0 on the same day-length interval; never negative)."""
+    if when is None:
+        return None
+    return max(0, ((now or timezone.now()) - when).days)

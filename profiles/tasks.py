@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from profiles.services import matching
+from profiles.models import ComputedTrait
+from profiles.services import computed, matching
 
 # The most profile ids one task takes; a larger change is split over several tasks.
 MATCH_TASK_MAX_IDS = 2000
@@ -23,3 +24,21 @@ def profile_changed_enqueue_matching(sender, profile_ids, **kwargs) -> None:
     ids = sorted({int(pk) for pk in profile_ids})
     for start in range(0, len(ids), MATCH_TASK_MAX_IDS):
         match_profiles.delay(ids[start:start + MATCH_TASK_MAX_IDS])
+
+
+# --- computed traits (profiles.services.computed) -------------------------------------------------------------------
+
+
+@shared_task(name="profiles.tasks.computed_traits_recompute_all")
+def computed_traits_recompute_all() -> dict:
+    """The scheduled full recompute of every enabled computed trait (beat, nightly): windows move on, and RFM
+    boundaries are cut again from the whole customer base."""
+    return computed.computed_traits_recompute_all()
+
+
+@shared_task(name="profiles.tasks.computed_trait_recompute")
+def computed_trait_recompute(trait_id: int) -> int | None:
+    """The full recompute of one trait (after it was created or its definition changed, or "Recompute now");
+    None when the trait was deleted meanwhile."""
+    trait = ComputedTrait.objects.filter(pk=trait_id).first()
+    return None if trait is None else computed.computed_trait_recompute(trait=trait)

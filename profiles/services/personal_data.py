@@ -1,8 +1,11 @@
 """Personal data of profiles for the cdp.core registry: export and erase handlers."""
 
+from datetime import datetime
+
 from django.db.models import Q
 
 from profiles.models import (
+    ComputedValue,
     Event,
     Identity,
     MatchCandidate,
@@ -18,7 +21,7 @@ from profiles.models import (
 # The models these handlers answer for (registered in ProfilesConfig.ready()).
 PERSONAL_DATA_MODELS = ["profiles.Profile", "profiles.Identity", "profiles.Event", "profiles.TraitValue",
                         "profiles.Note", "profiles.Merge", "profiles.NeverMerge", "profiles.MatchCandidate",
-                        "profiles.MatchKey"]
+                        "profiles.MatchKey", "profiles.ComputedValue"]
 
 
 def _iso(value):
@@ -42,6 +45,8 @@ def personal_data_export(profile: Profile) -> dict:
                   for n in profile.notes.all()],
         "events": [{"type": e.type, "name": e.name, "channel": e.channel, "timestamp": e.timestamp.isoformat(),
                     "properties": e.properties, "source": e.source} for e in profile.events.order_by("timestamp")],
+        "computed": {v.trait.key: _iso(v.value) if isinstance(v.value, datetime) else v.value
+                     for v in ComputedValue.objects.filter(profile=profile).select_related("trait")},
         "merges": [{"id": m.pk, "merged_profile_id": m.loser_id, "reason": m.reason, "rule": m.rule,
                     "score": m.score, "evidence": m.evidence, "created_at": m.created_at.isoformat(),
                     "undone_at": _iso(m.undone_at)} for m in Merge.objects.filter(winner=profile)],
@@ -54,7 +59,7 @@ def personal_data_erase(profile: Profile) -> int:
     tombstones of the same person: they are erased too, and so is the merge journal (it snapshots traits)."""
     ids = [profile.pk, *Profile.objects.filter(merged_into=profile).values_list("id", flat=True)]
     total = 0
-    for model in (Event, Identity, TraitValue, Note, MatchKey):
+    for model in (Event, Identity, TraitValue, Note, MatchKey, ComputedValue):
         deleted, _ = model.objects.filter(profile_id__in=ids).delete()
         total += deleted
     for query in (Q(profile_a_id__in=ids) | Q(profile_b_id__in=ids),):
