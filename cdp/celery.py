@@ -37,6 +37,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "ingestion-inbox-sweep": {"task": "ingestion.tasks.inbox_sweep", "schedule": 60.0},
     # Queue a pull of every database source whose own interval (its settings) has passed.
     "ingestion-database-pulls": {"task": "ingestion.tasks.database_sources_pull_due", "schedule": 60.0},
+    # Recompute every dynamic segment: windows ("in the last 30 days") and waits ("then no order within 24 h")
+    # move with time, without any event arriving. Real-time changes come through profile_changed meanwhile.
+    "segments-refresh-all": {"task": "segments.tasks.segments_refresh_all", "schedule": 900.0},
     # Recompute every computed trait in full, nightly: time windows move on and RFM quintiles are cut again.
     "profiles-computed-traits": {"task": "profiles.tasks.computed_traits_recompute_all",
                                  "schedule": crontab(hour=2, minute=30)},

@@ -1,4 +1,4 @@
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 
 from consent.models import ConsentRecord, Purpose
 
@@ -22,3 +22,17 @@ def consent_state(*, profile) -> dict[str, str]:
                         .values_list("purpose__key", "status")):
         state.setdefault(key, status)
     return state
+
+
+def purpose_exists(key: str) -> bool:
+    return Purpose.objects.filter(key=key).exists()
+
+
+def consent_granted_exists(*, purpose_key: str, profile_ref) -> Exists:
+    """An ``EXISTS`` that is true when the profile's latest decision about the purpose grants it. ``profile_ref``
+    names the profile in the outer query (``OuterRef("pk")`` from a profile query). Segments and activation use
+    it to keep people without consent out of one SQL query."""
+    later = ConsentRecord.objects.filter(profile=OuterRef("profile"), purpose=OuterRef("purpose"),
+                                         recorded_at__gt=OuterRef("recorded_at"))
+    return Exists(ConsentRecord.objects.filter(profile=profile_ref, purpose__key=purpose_key,
+                                               status=ConsentRecord.Status.GRANTED).exclude(Exists(later)))

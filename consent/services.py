@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ConsentRecord, Purpose
+from profiles.signals import profile_changed_on_commit
 
 # The purposes every installation starts with.
 STOCK_PURPOSES = [
@@ -26,8 +27,11 @@ def consent_record(*, profile, purpose: Purpose, status: str, source: str = "", 
                    at: datetime | None = None) -> ConsentRecord:
     if status not in ConsentRecord.Status.values:
         raise ValueError(f"Unknown consent status {status!r}")
-    return ConsentRecord.objects.create(profile=profile, purpose=purpose, status=status, source=source,
-                                        proof=proof or {}, recorded_at=at or timezone.now())
+    record = ConsentRecord.objects.create(profile=profile, purpose=purpose, status=status, source=source,
+                                          proof=proof or {}, recorded_at=at or timezone.now())
+    # A decision changes what may be done with the profile: segments that require consent re-check it.
+    profile_changed_on_commit([profile.pk])
+    return record
 
 
 def personal_data_export(profile) -> dict:

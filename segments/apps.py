@@ -24,7 +24,10 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from cdp.core import dashboard, profile_panels, registry
-        from segments import selectors, services
+        from profiles.signals import profile_changed
+        from segments import selectors, services, tasks, views
+
+        profile_changed.connect(tasks.profile_changed_enqueue_recheck, dispatch_uid="segments.profiles_recheck")
 
         registry.register("segments", export=services.personal_data_export, erase=services.personal_data_erase,
                           models=["segments.Membership"])
@@ -35,3 +38,4 @@ class SegmentsConfig(AppConfig):
             key="segments", title="Segments", template="segments/_profile_segments.html",
             context=_profile_segments, data=_profile_segments_data, permission="segments.view_segment",
             order=30))
+        views.register_profile_list_actions()  # "Save as segment" on the profile list
