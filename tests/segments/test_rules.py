@@ -220,3 +220,40 @@ def test_explain_shows_which_conditions_a_profile_meets(people):
     emil = {entry["path"]: entry["matched"] for entry in rules_explain(tree, people["emil"])}
     assert emil == {"": False, "children.0": False, "children.1": False, "children.1.children.0": False,
                     "children.1.children.1": False, "children.2": False, "children.2.children.0": True}
+
+
+# --- computed traits --------------------------------------------------------------------------------------------
+
+def computed(key, op, value=None):
+    node = {"type": "computed", "trait": key, "op": op}
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+COMPUTED_CASES = [
+    (computed("lifetime_value", "gte", 100), ["anna", "dora"]),  # 150 and 500
+    (computed("order_count", "gte", 2), ["anna"]),
+    (computed("lifetime_value", "not_exists"), ["ben", "emil"]),
+    (computed("days_since_last_order", "lt", 7), ["anna", "cleo"]),  # 3 days and 2 days ago
+    (computed("days_since_last_order", "between", [50, 70]), ["dora"]),
+    (computed("days_since_last_order", "equals", 3), ["anna"]),
+    (computed("preferred_channel", "equals", "WEB"), ["anna", "ben", "cleo", "dora", "emil"]),
+]
+
+
+@pytest.mark.parametrize("correlated", [False, True], ids=["population", "correlated"])
+@pytest.mark.parametrize(("rules", "expected"), COMPUTED_CASES,
+                         ids=[rules_describe(rules) for rules, _ in COMPUTED_CASES])
+def test_computed_trait_conditions(people, rules, expected, correlated):
+    from profiles.services import computed_values_refresh
+
+    computed_values_refresh(profile_ids=[p.pk for p in people.values()])
+    rules_validate(rules)
+    assert names(rules, people, correlated=correlated) == expected
+
+
+def test_an_operator_that_does_not_fit_the_computed_type_is_refused(people):
+    with pytest.raises(RuleError) as caught:
+        rules_validate(computed("preferred_channel", "gt", 3))
+    assert "does not apply to text" in caught.value.errors["op"][0]
