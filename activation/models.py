@@ -1,8 +1,14 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 
 class Destination(models.Model):
-    """Where profiles and segments go: a webhook, an email service, a file export, an audience API."""
+    """Where profiles and segments go: a webhook, an email service, a file export, an audience API.
+
+    ``config`` holds the settings that may be shown; ``secrets`` holds signing secrets, tokens and keys, which are
+    shown once when they are made and never again (not in the UI, the API, the admin or a log)."""
 
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
@@ -13,8 +19,14 @@ class Destination(models.Model):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     config = models.JSONField(default=dict, blank=True)
+    secrets = models.JSONField(default=dict, blank=True, editable=False,
+                               help_text="Signing secrets, tokens and keys: never shown again")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_test_ok = models.BooleanField(null=True, blank=True, editable=False)
+    last_test_message = models.CharField(max_length=500, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -38,12 +50,154 @@ class Activation(models.Model):
     purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="activations",
                                 help_text="Members without consent for this purpose are not sent.")
     schedule = models.CharField(max_length=16, choices=Schedule.choices, default=Schedule.MANUAL)
-    mapping = models.JSONField(default=dict, blank=True)
+    mapping = models.JSONField(default=dict, blank=True,
+                               help_text='What goes out under which name: {"out_name": "trait.email" | '
+                                         '"computed.<key>" | "profile.id"}')
+    options = models.JSONField(default=dict, blank=True,
+                               help_text="Per destination kind, e.g. an email activation's mode, subject and "
+                                         "template")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        help_text="When the last sync started (schedules count from it)")
+    last_good_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Sync(models.Model):
+    """One run of an activation: the delta since the last good sync, sent in batches, with its counts."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+        REALTIME = "realtime", "Real time"
+        CONSENT = "consent", "Consent change"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partly failed"
+        FAILED = "failed", "Failed"
+
+    activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="syncs")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    full = models.BooleanField(default=False, help_text="The first sync: everything was sent")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    members = models.PositiveIntegerField(default=0, help_text="Segment members at the start")
+    added = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    skipped_consent = models.PositiveIntegerField(default=0, help_text="Members not sent: no consent for the purpose")
+    sent = models.PositiveIntegerField(default=0, help_text="Items the destination accepted")
+    failed = models.PositiveIntegerField(default=0, help_text="Items in deliveries that failed for good")
+    deliveries_total = models.PositiveIntegerField(default=0)
+    deliveries_done = models.PositiveIntegerField(default=0, help_text="Delivered or dead: the sync's progress")
+    error = models.TextField(blank=True, default="")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["activation", "-started_at"], name="sync_activation_started")]
+
+    def __str__(self) -> str:
+        return f"Sync {self.pk} of {self.activation_id}"
+
+
+class SyncMember(models.Model):
+    """The last state an activation sent for a profile: the hash of the mapped payload and the payload itself
+    (a removal goes out with the identifiers last sent, even when the profile has changed since)."""
+
+    activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="sync_members")
+    profile = models.ForeignKey("profiles.Profile", on_delete=models.CASCADE, related_name="activation_states")
+    payload_hash = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["activation", "profile"], name="sync_member_unique")]
+        indexes = [models.Index(fields=["profile"], name="sync_member_profile")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} at {self.activation_id}"
+
+
+class Delivery(models.Model):
+    """One request (a batch) to a destination. Its idempotency key stays the same through retries and re-sends,
+    so the destination can drop a repeat; a delivered delivery is never sent again by us."""
+
+    class Action(models.TextChoices):
+        UPSERT = "upsert", "Add or update"
+        REMOVE = "remove", "Remove"
+        FORGET = "forget", "Forget (erasure)"
+        TEST = "test", "Connection test"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Retrying"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead letter"
+
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries")
+    activation = models.ForeignKey(Activation, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="deliveries")
+    sync = models.ForeignKey(Sync, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.UPSERT)
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    item_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt started")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+            models.Index(fields=["destination", "status"], name="delivery_destination_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} ({self.action}, {self.status})"
+
+
+class DeliveryItem(models.Model):
+    """One profile in a delivery, with the payload that goes out: the profile's delivery log. After an erasure
+    the profile link is cut and only a forget delivery keeps the identifiers, until it is delivered."""
+
+    class Change(models.TextChoices):
+        ADDED = "added", "Added"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+        FORGOTTEN = "forgotten", "Forgotten"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="items")
+    profile = models.ForeignKey("profiles.Profile", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="activation_deliveries")
+    change = models.CharField(max_length=16, choices=Change.choices)
+    payload = models.JSONField(default=dict)
+    payload_hash = models.CharField(max_length=64, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Per-item destinations (mail) mark each item, so a retry skips it")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["profile", "delivery"], name="delivery_item_profile")]
+
+    def __str__(self) -> str:
+        return f"{self.change} {self.profile_id} in {self.delivery_id}"

@@ -1,3 +1,4 @@
+"""Reads of activation: activations, destinations, syncs and deliveries."""
 from activation.models import Activation
 
 

@@ -1,1 +1,0 @@
-"""Every write to activation: destinations, activations, syncs and deliveries."""

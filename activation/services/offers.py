@@ -1,0 +1,133 @@
+"""Offers: what the personalization API proposes to the members of a segment who granted the offer's purpose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+
+from activation.models import Offer
+from activation.selectors.personalization import offers_cache_clear
+
+# The content of an offer: (key, required, maximum length).
+CONTENT_FIELDS = (("headline", True, 200), ("body", False, 2000), ("cta_url", True, 2000),
+                  ("image_url", False, 2000))
+URL_FIELDS = ("cta_url", "image_url")
+_url = URLValidator(schemes=["http", "https"])
+
+
+class OfferInvalid(ValueError):
+    """An offer that cannot be saved. ``errors`` maps each wrong field (``content.headline``) to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        first = next(iter(errors.items()))
+        super().__init__(f"{first[0]}: {first[1][0]}")
+
+
+def _url_valid(value: str) -> bool:
+    if value.startswith("/") and not value.startswith("//"):
+        return True  # a path on the site that asks
+    try:
+        _url(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def offer_content_clean(content) -> dict:
+    """The content checked: a JSON object with a headline and a call-to-action URL, an optional body and image
+    URL, nothing else. URLs are http(s) or a path on the site (``/stay``)."""
+    if not isinstance(content, dict):
+        raise OfferInvalid({"content": ["An object with headline, body, cta_url and image_url."]})
+    errors: dict[str, list[str]] = {}
+    known = {key for key, _, _ in CONTENT_FIELDS}
+    for key in sorted(set(content) - known):
+        errors[f"content.{key}"] = [f"Unknown field; the content has {', '.join(sorted(known))}."]
+    clean = {}
+    for key, required, limit in CONTENT_FIELDS:
+        value = content.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                errors[f"content.{key}"] = ["This field is required."]
+            continue
+        if not isinstance(value, str):
+            errors[f"content.{key}"] = ["A text."]
+            continue
+        value = value.strip()
+        if len(value) > limit:
+            errors[f"content.{key}"] = [f"At most {limit} characters."]
+        elif key in URL_FIELDS and not _url_valid(value):
+            errors[f"content.{key}"] = ["An http(s) URL or a path on the site starting with /."]
+        else:
+            clean[key] = value
+    if errors:
+        raise OfferInvalid(errors)
+    return clean
+
+
+def _checked(fields: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            errors["name"] = ["This field is required."]
+    if "priority" in fields and (not isinstance(fields["priority"], int) or isinstance(fields["priority"], bool)
+                                 or not 0 <= fields["priority"] <= 1_000_000):
+        errors["priority"] = ["A whole number from 0 (first) to 1000000."]
+    if "content" in fields:
+        try:
+            fields["content"] = offer_content_clean(fields["content"])
+        except OfferInvalid as error:
+            errors.update(error.errors)
+    for name in ("valid_from", "valid_until"):
+        if fields.get(name) is not None and not isinstance(fields[name], datetime):
+            errors[name] = ["A date and time."]
+    if errors:
+        raise OfferInvalid(errors)
+    return fields
+
+
+def _window_check(offer: Offer) -> None:
+    if offer.valid_from and offer.valid_until and offer.valid_until <= offer.valid_from:
+        raise OfferInvalid({"valid_until": ["Must be after valid_from."]})
+
+
+@transaction.atomic
+def offer_create(*, name: str, segment, purpose, content: dict, priority: int = 100,
+                 valid_from: datetime | None = None, valid_until: datetime | None = None, enabled: bool = True,
+                 actor=None) -> Offer:
+    """A new offer; the personalization API shows it within a few seconds (OFFERS_CACHE_SECONDS)."""
+    fields = _checked({"name": name, "priority": priority, "content": content, "valid_from": valid_from,
+                       "valid_until": valid_until})
+    offer = Offer(segment=segment, purpose=purpose, enabled=enabled,
+                  created_by=actor if getattr(actor, "pk", None) else None, **fields)
+    _window_check(offer)
+    offer.save()
+    transaction.on_commit(offers_cache_clear)
+    return offer
+
+
+OFFER_FIELDS = {"name", "segment", "purpose", "content", "priority", "valid_from", "valid_until", "enabled"}
+
+
+@transaction.atomic
+def offer_update(*, offer: Offer, actor=None, **fields) -> Offer:
+    """Change any of OFFER_FIELDS."""
+    unknown = set(fields) - OFFER_FIELDS
+    if unknown:
+        raise OfferInvalid({name: ["Not a field of an offer."] for name in sorted(unknown)})
+    for name, value in _checked(dict(fields)).items():
+        setattr(offer, name, value)
+    _window_check(offer)
+    offer.save()
+    transaction.on_commit(offers_cache_clear)
+    return offer
+
+
+@transaction.atomic
+def offer_delete(*, offer: Offer, actor=None) -> None:
+    offer.delete()
+    transaction.on_commit(offers_cache_clear)
