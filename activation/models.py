@@ -201,3 +201,32 @@ class DeliveryItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change} {self.profile_id} in {self.delivery_id}"
+
+
+class Offer(models.Model):
+    """A next-best offer of the personalization API: shown to the members of its segment who granted its consent
+    purpose, while it is enabled and valid. Among the offers a person qualifies for, the lowest priority number
+    wins (1 before 100), then the oldest offer."""
+
+    name = models.CharField(max_length=120)
+    segment = models.ForeignKey("segments.Segment", on_delete=models.PROTECT, related_name="offers",
+                                help_text="Who qualifies: the segment's current members")
+    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="offers",
+                                help_text="Shown only to people who granted this purpose")
+    priority = models.PositiveIntegerField(default=100, help_text="Lower comes first")
+    content = models.JSONField(default=dict, blank=True,
+                               help_text='{"headline", "body", "cta_url", "image_url"}; headline and cta_url required')
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="Not shown from this time on; empty: no end")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        permissions = [("personalize", "Can read the personalization API")]
+
+    def __str__(self) -> str:
+        return self.name
