@@ -6,7 +6,7 @@ class ProfilesConfig(AppConfig):
     verbose_name = "Profiles"
 
     def ready(self) -> None:
-        from cdp.core import dashboard, registry
+        from cdp.core import dashboard, profile_panels, registry
         from profiles import selectors, services
 
         registry.register("profiles", export=services.personal_data_export, erase=services.personal_data_erase,
@@ -25,3 +25,11 @@ class ProfilesConfig(AppConfig):
         from profiles.signals import profile_changed
 
         profile_changed.connect(tasks.profile_changed_enqueue_matching, dispatch_uid="profiles.match_profiles")
+        # Computed traits on the 360° page and in the profile API (``computed``).
+        from profiles import views_computed
+
+        profile_panels.register(profile_panels.Panel(
+            key="computed", title="Computed traits", template="profiles/computed_panel.html",
+            context=views_computed.computed_panel_context,
+            data=lambda profile, user: selectors.profile_computed(profile=profile, user=user),
+            permission="profiles.view_computedvalue", order=5))

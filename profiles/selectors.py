@@ -1,13 +1,16 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, Count, IntegerField, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncDate
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 
+from cdp.core.masking import PII_KINDS, mask_for
 from profiles.filters import EventFilter, ProfileFilter
-from profiles.models import Event, Identity, Merge, Note, Profile, TraitValue
+from profiles.models import ComputedTrait, ComputedValue, Event, Identity, Merge, Note, Profile, TraitValue
 from profiles.search import identifier_candidates
 
 TIMELINE_PAGE_SIZE = 50
@@ -147,3 +150,132 @@ def profile_merges(*, profile: Profile):
 
 def profile_notes(*, profile: Profile):
     return Note.objects.filter(profile=profile).select_related("author").order_by("-created_at", "-id")
+
+
+# --- computed traits -----------------------------------------------------------------------------------------------
+
+HISTOGRAM_BINS = 20
+TOP_VALUES = 20
+INTEGER_AGGREGATIONS = ("count", "distinct_count", "rfm")
+
+
+def computed_traits_with_coverage():
+    """Every computed trait with ``coverage``: how many profiles have a value now (one index-only count each)."""
+    counts = (ComputedValue.objects.filter(trait=OuterRef("pk")).order_by().values("trait")
+              .annotate(n=Count("*")).values("n"))
+    return ComputedTrait.objects.annotate(coverage=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+
+
+def _number_text(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def computed_value_text(trait, value) -> str:
+    """A computed value as people read it: numbers with separators, times as local times, days as days."""
+    if value is None:
+        return ""
+    if trait.value_type == "days_since":
+        return "today" if value == 0 else ("1 day" if value == 1 else f"{value:,} days")
+    if trait.value_type == "datetime":
+        return date_format(timezone.localtime(value), "Y-m-d H:i")
+    if trait.value_type == "number":
+        return _number_text(value)
+    return str(value)
+
+
+def _pii_kind(trait) -> str | None:
+    """The mask of a trait whose values are personal data (first/last/most frequent of email, phone, ...)."""
+    if trait.value_type != "text" or not trait.field:
+        return None
+    return PII_KINDS.get(trait.field.rsplit(".", 1)[-1])
+
+
+def profile_computed_values(*, profile, user=None) -> list[dict]:
+    """The profile's values of every enabled computed trait, in the traits' order, each with ``key``, ``name``,
+    ``value_type``, ``value`` (JSON-ready: days as an int, times in ISO), ``text`` and, for rfm_segment, the three
+    scores. Text values of personal fields are masked for ``user``."""
+    stored = {v.trait_id: v for v in profile.computed_values.select_related("trait")}
+    rows = []
+    for trait in ComputedTrait.objects.filter(enabled=True):
+        value = stored[trait.pk].value if trait.pk in stored else None
+        text = computed_value_text(trait, value)
+        kind = _pii_kind(trait)
+        if kind and value is not None and user is not None:
+            value = text = mask_for(user, str(value), kind)
+        rows.append({"key": trait.key, "name": trait.name, "value_type": trait.value_type, "trait": trait,
+                     "value": value.isoformat() if isinstance(value, datetime) else value, "text": text})
+    scores = {row["key"]: row["value"] for row in rows if row["key"] in ("rfm_recency", "rfm_frequency",
+                                                                         "rfm_monetary")}
+    for row in rows:
+        if row["key"] == "rfm_segment" and row["value"] and all(scores.values()) and len(scores) == 3:
+            row["text"] = (f"{row['value']} (R {scores['rfm_recency']:.0f} · F {scores['rfm_frequency']:.0f} · "
+                           f"M {scores['rfm_monetary']:.0f})")
+    return rows
+
+
+def profile_computed(*, profile, user=None) -> dict:
+    """{key: value} of the profile's computed traits (None where it has no value): the profile API's ``computed``."""
+    return {row["key"]: row["value"] for row in profile_computed_values(profile=profile, user=user)}
+
+
+def _edges(low: float, high: float, bins: int, integers: bool) -> list[float]:
+    if integers and high - low < bins:
+        return [low + i for i in range(int(high - low) + 2)]
+    if high == low:
+        return [low, low + 1]
+    width = (high - low) / bins
+    return [low + i * width for i in range(bins)] + [high]
+
+
+def computed_trait_distribution(*, trait, bins: int = HISTOGRAM_BINS, top: int = TOP_VALUES) -> dict:
+    """How the values of a trait are spread, in one or two aggregate queries: for numbers, times and days a
+    histogram ``{"kind": "histogram", "labels", "counts", "total", "min", "max", "avg"}`` (days since: in days);
+    for text the most frequent values ``{"kind": "top", "rows": [{"value", "count"}], "total", "distinct"}``."""
+    values = ComputedValue.objects.filter(trait=trait)
+    if trait.value_type == "text":
+        total = values.count()
+        rows = list(values.values("value_text").annotate(count=Count("id")).order_by("-count", "value_text")[:top])
+        return {"kind": "top", "total": total, "distinct": values.values("value_text").distinct().count(),
+                "rows": [{"value": row["value_text"], "count": row["count"]} for row in rows]}
+    if trait.value_type == "number":
+        stats = values.aggregate(low=Min("value_number"), high=Max("value_number"), avg=Avg("value_number"),
+                                 total=Count("id"))
+        if not stats["total"]:
+            return {"kind": "histogram", "total": 0, "labels": [], "counts": []}
+        integers = trait.aggregation in INTEGER_AGGREGATIONS
+        edges = _edges(stats["low"], stats["high"], bins, integers)
+        ranges = [(edges[i], edges[i + 1], i == len(edges) - 2) for i in range(len(edges) - 1)]
+        counts = values.aggregate(**{
+            f"b{i}": Count("id", filter=Q(value_number__gte=lo) & (Q(value_number__lte=hi) if last
+                                                                     else Q(value_number__lt=hi)))
+            for i, (lo, hi, last) in enumerate(ranges)})
+        labels = [_number_text(lo) if integers and hi - lo == 1 else f"{_number_text(lo)}–{_number_text(hi)}"
+                  for lo, hi, _last in ranges]
+        return {"kind": "histogram", "total": stats["total"], "labels": labels,
+                "counts": [counts[f"b{i}"] for i in range(len(ranges))],
+                "min": stats["low"], "max": stats["high"], "avg": stats["avg"]}
+    stats = values.aggregate(low=Min("value_time"), high=Max("value_time"), total=Count("id"))
+    if not stats["total"]:
+        return {"kind": "histogram", "total": 0, "labels": [], "counts": []}
+    now = timezone.now()
+    if trait.value_type == "days_since":  # bins of whole days since: days in [a, b) <=> time in (now-b, now-a]
+        low, high = (now - stats["high"]).days, (now - stats["low"]).days
+        width = max(1, -(-(high - low + 1) // bins))  # whole days per bin, rounded up
+        ranges = [(lo, min(lo + width, high + 1)) for lo in range(low, high + 1, width)]
+        counts = values.aggregate(**{f"b{i}": Count("id", filter=Q(value_time__gt=now - timedelta(days=hi),
+                                                                   value_time__lte=now - timedelta(days=lo)))
+                                     for i, (lo, hi) in enumerate(ranges)})
+        labels = [(f"{lo} day{pluralize(lo)}" if hi - lo == 1 else f"{lo}–{hi - 1} days") for lo, hi in ranges]
+        return {"kind": "histogram", "total": stats["total"], "labels": labels, "unit": "days",
+                "counts": [counts[f"b{i}"] for i in range(len(ranges))], "min": low, "max": high}
+    span = (stats["high"] - stats["low"]) / bins or timedelta(seconds=1)
+    ranges = [(stats["low"] + i * span, stats["low"] + (i + 1) * span, i == bins - 1) for i in range(bins)]
+    counts = values.aggregate(**{
+        f"b{i}": Count("id", filter=Q(value_time__gte=lo) & (Q(value_time__lte=hi) if last else Q(value_time__lt=hi)))
+        for i, (lo, hi, last) in enumerate(ranges)})
+    return {"kind": "histogram", "total": stats["total"],
+            "labels": [timezone.localtime(lo).strftime("%Y-%m-%d") for lo, _hi, _last in ranges],
+            "counts": [counts[f"b{i}"] for i in range(bins)], "min": stats["low"].isoformat(),
+            "max": stats["high"].isoformat()}

@@ -19,3 +19,19 @@ urlpatterns += [
     path("review/", views_review.ReviewQueueView.as_view(), name="review"),
     path("review/<int:pk>/decide/", views_review.CandidateDecideView.as_view(), name="review-decide"),
 ]
+
+# Computed traits (measures).
+from profiles import views_computed  # noqa: E402
+
+urlpatterns += [
+    path("computed-traits/", views_computed.ComputedTraitListView.as_view(), name="computed-list"),
+    path("computed-traits/new/", views_computed.ComputedTraitCreateView.as_view(), name="computed-create"),
+    path("computed-traits/recompute/", views_computed.ComputedTraitRecomputeView.as_view(),
+         name="computed-recompute-all"),
+    path("computed-traits/<slug:key>/", views_computed.ComputedTraitDetailView.as_view(), name="computed-detail"),
+    path("computed-traits/<slug:key>/edit/", views_computed.ComputedTraitEditView.as_view(), name="computed-edit"),
+    path("computed-traits/<slug:key>/recompute/", views_computed.ComputedTraitRecomputeView.as_view(),
+         name="computed-recompute"),
+    path("computed-traits/<slug:key>/delete/", views_computed.ComputedTraitDeleteView.as_view(),
+         name="computed-delete"),
+]

@@ -16,6 +16,9 @@ ROLES: dict[str, dict] = {
         "description": "Builds segments and campaigns. Sees profiles with personal data masked.",
         "permissions": [
             "profiles.view_*",
+            "profiles.add_computedtrait",
+            "profiles.change_computedtrait",
+            "profiles.delete_computedtrait",
             "ingestion.view_*",
             "consent.view_*",
             "segments.*",

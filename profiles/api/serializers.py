@@ -67,10 +67,11 @@ class ProfileDetailSerializer(ProfileSerializer):
     trait_sources = TraitSourcesField()
     segments = serializers.SerializerMethodField()
     consent = serializers.SerializerMethodField()
+    computed = serializers.SerializerMethodField()
     timeline_url = serializers.SerializerMethodField()
 
     class Meta(ProfileSerializer.Meta):
-        fields = [*ProfileSerializer.Meta.fields, "trait_sources", "identities", "segments", "consent",
+        fields = [*ProfileSerializer.Meta.fields, "trait_sources", "identities", "segments", "consent", "computed",
                   "timeline_url"]
 
     @extend_schema_field(SegmentMembershipSerializer(many=True, allow_null=True))
@@ -82,6 +83,12 @@ class ProfileDetailSerializer(ProfileSerializer):
                           "description": "The current consent status per purpose key."})
     def get_consent(self, profile):
         return profile_panels.panel_data("consent", profile, _user(self))
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True,
+                          "description": "The value of each enabled computed trait by key (null: no value): numbers, "
+                                         "text, ISO times, and whole days for days_since traits."})
+    def get_computed(self, profile):
+        return profile_panels.panel_data("computed", profile, _user(self))
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_timeline_url(self, profile) -> str:

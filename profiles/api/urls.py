@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from profiles.api.computed import ComputedTraitViewSet
 from profiles.api.matching import MatchCandidateViewSet, MatchRuleViewSet
 from profiles.api.views import IdentityViewSet, MergeViewSet, ProfileViewSet
 
@@ -10,5 +11,6 @@ router.register("identities", IdentityViewSet, basename="identity")
 router.register("merges", MergeViewSet, basename="merge")
 router.register("match-rules", MatchRuleViewSet, basename="match-rule")
 router.register("match-candidates", MatchCandidateViewSet, basename="match-candidate")
+router.register("computed-traits", ComputedTraitViewSet, basename="computed-trait")
 
 urlpatterns = router.urls

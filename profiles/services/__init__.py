@@ -81,6 +81,7 @@ from profiles.services.computed import (  # noqa: E402
     computed_trait_update,
     computed_traits_install,
     computed_traits_recompute_all,
+    computed_traits_recompute_enqueue,
     computed_values_refresh,
 )
 
@@ -92,5 +93,6 @@ __all__ += [
     "computed_trait_update",
     "computed_traits_install",
     "computed_traits_recompute_all",
+    "computed_traits_recompute_enqueue",
     "computed_values_refresh",
 ]

@@ -707,11 +707,18 @@ def computed_traits_recompute_all() -> dict[str, int]:
     return {trait.key: computed_trait_recompute(trait=trait) for trait in _enabled_traits()}
 
 
-def _recompute_on_commit(trait_id: int) -> None:
-    def enqueue():
-        from profiles.tasks import computed_trait_recompute  # tasks import services: imported when used
+def computed_traits_recompute_enqueue(*, trait: ComputedTrait | None = None) -> None:
+    """Queue a full recompute ("Recompute now"): of one trait, or of every enabled trait; on commit. In the
+    embedded default it runs in-process right away."""
+    trait_id = trait.pk if trait is not None else None
 
-        computed_trait_recompute.delay(trait_id=trait_id)
+    def enqueue():
+        from profiles import tasks  # tasks import the services: imported when used
+
+        if trait_id is None:
+            tasks.computed_traits_recompute_all.delay()
+        else:
+            tasks.computed_trait_recompute.delay(trait_id=trait_id)
 
     transaction.on_commit(enqueue)
 
@@ -735,7 +742,7 @@ def computed_trait_create(*, key: str, name: str, description: str = "", enabled
         raise ComputedTraitInvalid(errors)
     trait = ComputedTrait.objects.create(key=key, name=name, description=description, enabled=enabled, **data)
     if enabled:
-        _recompute_on_commit(trait.pk)
+        computed_traits_recompute_enqueue(trait=trait)
     return trait
 
 
@@ -744,6 +751,8 @@ def computed_trait_update(*, trait: ComputedTrait, **fields) -> ComputedTrait:
     """Change a trait. A changed definition (or switching it on) enqueues a full recompute on commit; switching it
     off deletes its values (they would no longer be kept current). The key of a stock trait stays."""
     if "key" in fields and fields["key"] != trait.key:
+        if not isinstance(fields["key"], str) or not SLUG.match(fields["key"]):
+            raise ComputedTraitInvalid({"key": ["A key of lowercase letters, digits, _ and - (at most 64)."]})
         if trait.stock:
             raise ComputedTraitInvalid({"key": ["The key of a stock trait is fixed (segments refer to it)."]})
         if ComputedTrait.objects.filter(key=fields["key"]).exclude(pk=trait.pk).exists():
@@ -764,7 +773,7 @@ def computed_trait_update(*, trait: ComputedTrait, **fields) -> ComputedTrait:
     if not trait.enabled:
         ComputedValue.objects.filter(trait=trait).delete()
     elif changed or switched_on:
-        _recompute_on_commit(trait.pk)
+        computed_traits_recompute_enqueue(trait=trait)
     return trait
 
 
