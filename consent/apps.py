@@ -22,11 +22,17 @@ class ConsentConfig(AppConfig):
     verbose_name = "Consent and privacy"
 
     def ready(self) -> None:
-        from cdp.core import profile_panels, registry
+        from cdp.core import profile_panels, registry, retention
         from consent import services
+        from profiles.models import Event
 
         registry.register("consent", export=services.personal_data_export, erase=services.personal_data_erase,
-                          models=["consent.ConsentRecord"])
+                          models=["consent.ConsentRecord", "consent.DataSubjectRequest"])
+        # Retention of the tables of the layers below (profiles' events, the platform's audit log); ingestion and
+        # activation register their own.
+        retention.register("events", label="Events", delete_batch=services.events_delete_batch,
+                           scope_label="Event type", scopes=tuple(Event.Type.values))
+        retention.register("audit_entries", label="Audit entries", delete_batch=retention.audit_delete_batch)
         profile_panels.register(profile_panels.Panel(
             key="consent", title="Consent", template="consent/_profile_consent.html", context=_profile_consent,
             data=_profile_consent_data, permission="consent.view_consentrecord", order=20))

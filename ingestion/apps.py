@@ -16,3 +16,10 @@ class IngestionConfig(AppConfig):
 
         registry.register("ingestion.imports", export=imports.imports_personal_data_export,
                           erase=imports.imports_personal_data_erase, models=["ingestion.Import"])
+        # Retention (consent's nightly run, cdp.core.retention): handled inbox messages older than the policy.
+        from cdp.core import retention
+        from ingestion.models import InboxMessage
+
+        retention.register("inbox_messages", label="Inbox messages", delete_batch=lambda before, scope, limit: (
+            retention.delete_oldest(InboxMessage.objects.filter(received_at__lt=before)
+                                    .exclude(status=InboxMessage.Status.PENDING), limit=limit)))
