@@ -1,10 +1,14 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from activation.api.offers import OfferViewSet
+from activation.api.personalize import PersonalizeView
 from activation.api.views import ActivationViewSet, DestinationViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
 router.register("destinations", DestinationViewSet, basename="destination")
 router.register("activations", ActivationViewSet, basename="activation")
+router.register("offers", OfferViewSet, basename="offer")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, path("personalize", PersonalizeView.as_view(), name="personalize")]

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from activation.models import Offer
 from cdp.core.masking import mask_traits
-from consent.selectors import consent_granted_exists, processing_restricted_exists
+from consent.selectors import consent_granted_exists
 from profiles.models import ComputedValue, Profile
 from profiles.search import identifier_candidates
 from profiles.selectors import profile_resolve
@@ -132,7 +132,6 @@ class Personalization:
 def _flags(purposes: list[str]) -> dict:
     flags = {f"granted_{i}": consent_granted_exists(purpose_key=key, profile_ref=OuterRef("pk"))
              for i, key in enumerate(purposes)}
-    flags["restricted"] = processing_restricted_exists(profile_ref=OuterRef("pk"))
     return flags
 
 
@@ -189,11 +188,11 @@ def personalization_for(*, identity_type: str, value: str, user, now: datetime |
     return _answer(row, purposes, offers, user=user, now=now or timezone.now())
 
 
-def personalization_for_profile(*, profile: Profile, user, now: datetime | None = None) -> Personalization:
-    """The answer for a known profile (the offer preview of the UI)."""
+def personalization_for_profile(*, profile_id: int, user, now: datetime | None = None) -> Personalization:
+    """The answer for a profile by its id (the offer preview of the UI; a merged id leads to its profile)."""
     offers = offers_enabled()
     purposes = list(dict.fromkeys([personalization_purpose(), *(offer.purpose_key for offer in offers)]))
-    live = profile_resolve(profile_id=profile.pk)
+    live = profile_resolve(profile_id=profile_id)
     if live is None:
         return Personalization()
     row = _profile_rows(Profile.objects.filter(pk=live.pk), purposes)[0]
@@ -202,7 +201,7 @@ def personalization_for_profile(*, profile: Profile, user, now: datetime | None 
 
 def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, now: datetime) -> Personalization:
     answer = Personalization(profile_id=row["pk"])
-    if row["restricted"]:
+    if row.get("restricted"):
         answer.restricted = True
         return answer
     granted = {key for i, key in enumerate(purposes) if row[f"granted_{i}"]}

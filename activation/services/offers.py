@@ -90,6 +90,12 @@ def _checked(fields: dict) -> dict:
     return fields
 
 
+def _cache_clear() -> None:
+    # Now, for what this transaction reads next; and on commit, for anything this process cached meanwhile.
+    offers_cache_clear()
+    transaction.on_commit(offers_cache_clear)
+
+
 def _window_check(offer: Offer) -> None:
     if offer.valid_from and offer.valid_until and offer.valid_until <= offer.valid_from:
         raise OfferInvalid({"valid_until": ["Must be after valid_from."]})
@@ -106,7 +112,7 @@ def offer_create(*, name: str, segment, purpose, content: dict, priority: int = 
                   created_by=actor if getattr(actor, "pk", None) else None, **fields)
     _window_check(offer)
     offer.save()
-    transaction.on_commit(offers_cache_clear)
+    _cache_clear()
     return offer
 
 
@@ -123,11 +129,11 @@ def offer_update(*, offer: Offer, actor=None, **fields) -> Offer:
         setattr(offer, name, value)
     _window_check(offer)
     offer.save()
-    transaction.on_commit(offers_cache_clear)
+    _cache_clear()
     return offer
 
 
 @transaction.atomic
 def offer_delete(*, offer: Offer, actor=None) -> None:
     offer.delete()
-    transaction.on_commit(offers_cache_clear)
+    _cache_clear()

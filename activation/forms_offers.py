@@ -1,0 +1,69 @@
+"""Forms of the offers UI: an offer as people type it (its content as separate fields), and the preview's
+identifier."""
+
+from django import forms
+
+from activation.models import Offer
+from activation.selectors.personalization import IDENTIFIER_TYPES
+from consent.models import Purpose
+from segments.models import Segment
+
+CONTENT_KEYS = ("headline", "body", "cta_url", "image_url")
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+def _when(label: str, help_text: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        required=False, label=label, help_text=help_text, input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL))
+
+
+class OfferForm(forms.Form):
+    """The service checks the offer (OfferInvalid names the field, ``content.headline`` lands on headline)."""
+
+    name = forms.CharField(max_length=120)
+    segment = forms.ModelChoiceField(queryset=Segment.objects.all(), help_text="Who qualifies: its current members.")
+    purpose = forms.ModelChoiceField(queryset=Purpose.objects.all(), label="Consent purpose",
+                                     help_text="Shown only to people who granted it.")
+    priority = forms.IntegerField(min_value=0, max_value=1_000_000, initial=100,
+                                  help_text="Lower comes first: a person in several offers' segments gets the offer "
+                                            "with the lowest number.")
+    headline = forms.CharField(max_length=200)
+    body = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    cta_url = forms.CharField(max_length=2000, label="Call-to-action URL",
+                              help_text="https://… or a path on the site (/stay).")
+    image_url = forms.CharField(required=False, max_length=2000, label="Image URL")
+    valid_from = _when("Valid from", "Empty: from now on.")
+    valid_until = _when("Valid until", "Empty: until switched off.")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, offer: Offer | None = None, **kwargs):
+        if offer is not None and "initial" not in kwargs and not args:
+            kwargs["initial"] = {
+                "name": offer.name, "segment": offer.segment_id, "purpose": offer.purpose_id,
+                "priority": offer.priority, "valid_from": offer.valid_from, "valid_until": offer.valid_until,
+                "enabled": offer.enabled, **{key: offer.content.get(key, "") for key in CONTENT_KEYS}}
+        super().__init__(*args, **kwargs)
+
+    def offer_fields(self) -> dict:
+        data = self.cleaned_data
+        return {"name": data["name"], "segment": data["segment"], "purpose": data["purpose"],
+                "priority": data["priority"], "valid_from": data["valid_from"], "valid_until": data["valid_until"],
+                "enabled": data["enabled"], "content": {key: data[key] for key in CONTENT_KEYS if data.get(key)}}
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        for path, messages in errors.items():
+            name = path.removeprefix("content.")
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class PreviewForm(forms.Form):
+    identifier_type = forms.ChoiceField(
+        choices=[*((name, name) for name in IDENTIFIER_TYPES), ("profile", "profile id")], label="Identifier")
+    value = forms.CharField(max_length=255, label="Value", help_text="As a website or the call center would send it.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("identifier_type") == "profile" and not str(data.get("value", "")).isdigit():
+            self.add_error("value", "A profile id is a number.")
+        return data
