@@ -403,8 +403,10 @@ def full_unification(profiles: int, seed: int, database_url: str, dry_run: bool 
             row = [now, now, json.dumps(traits)]
             row += [json.dumps(v) if isinstance(v, dict | list) else v for _, v in extra]
             copy.write_row(row)
+    _load_history(connection, transaction, names, columns, now)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE profiles_profile")
+        for table in ("profiles_profile", "profiles_identity", "profiles_event", "profiles_traitvalue"):
+            cursor.execute(f"ANALYZE {table}")
     load_seconds = time.perf_counter() - started
     match_rules_install()
 
@@ -446,6 +448,46 @@ def full_unification(profiles: int, seed: int, database_url: str, dry_run: bool 
     return figures
 
 
+SOURCES = ("crm", "shop", "call_center")
+HISTORY_START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _load_history(connection, transaction, names: list[str], columns: dict, now: datetime) -> None:
+    """What ingestion would have left for each profile, loaded with COPY: its source record identity
+    (``record``: ``<source>:<n>``), one identify event, and a lineage row (TraitValue) per trait, from one of three
+    sources, observed at a time of its own; first and last seen set from it. So a merge moves real rows and the
+    golden record is chosen from lineage (most recent value)."""
+    from datetime import timedelta
+
+    from profiles.services.golden import value_hash
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM profiles_profile ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.cursor.copy("COPY profiles_identity (profile_id, type, value, flagged, raw_value, source, "
+                                "first_seen_at, last_seen_at) FROM STDIN") as copy:
+            for i, pk in enumerate(ids):
+                source = SOURCES[i % 3]
+                copy.write_row([pk, "record", f"{source}:{i}", False, f"{source}:{i}", source, now, now])
+        with cursor.cursor.copy("COPY profiles_event (profile_id, type, name, channel, properties, context, "
+                                "timestamp, received_at, source, message_id) FROM STDIN") as copy:
+            for i, pk in enumerate(ids):
+                at = HISTORY_START + timedelta(minutes=7 * i)
+                copy.write_row([pk, "identify", "", SOURCES[i % 3], "{}", "{}", at, now, SOURCES[i % 3], f"m-{i}"])
+        with cursor.cursor.copy("COPY profiles_traitvalue (profile_id, name, source, value_hash, value, "
+                                "first_observed_at, observed_at, seen_count) FROM STDIN") as copy:
+            for i, pk in enumerate(ids):
+                at = HISTORY_START + timedelta(minutes=7 * i)
+                for name in names:
+                    value = columns[name][i]
+                    if value is not None:
+                        copy.write_row([pk, name, SOURCES[i % 3], value_hash(value), json.dumps(value), at, at, 1])
+        cursor.execute("UPDATE profiles_profile SET first_seen_at = %s + (id - %s) * interval '7 minutes', "
+                       "last_seen_at = %s + (id - %s) * interval '7 minutes'",
+                       [HISTORY_START, ids[0], HISTORY_START, ids[0]])
+
+
 def resolve_known_identity(database_url: str, profiles: int) -> dict:
     """benchmarks/unify_resolve.py in a process of its own (its own database and Django set-up)."""
     import subprocess
@@ -472,6 +514,8 @@ def main() -> None:
                              "scores, computes the match keys and counts the merges; reported apart, the 1M slot "
                              "stays null")
     parser.add_argument("--only-unify", action="store_true", help="skip the quality and speed parts")
+    parser.add_argument("--skip-resolve", action="store_true",
+                        help="with --database-url: skip resolving events with a known identity (unify_resolve.py)")
     args = parser.parse_args()
     records = args.records or (100_000 if args.quick else 1_000_000)
     rules = benchmark_rules()
@@ -497,7 +541,7 @@ def main() -> None:
               f"{unify_figures['auto_merged']:,} merged, {unify_figures['sent_to_review']:,} sent to review",
               flush=True)
     resolve_figures = None
-    if args.database_url:
+    if args.database_url and not args.skip_resolve:
         resolve_profiles = 20_000 if args.quick else 100_000
         print(f"Resolving events with a known identity among {resolve_profiles:,} profiles ...", flush=True)
         resolve_figures = resolve_known_identity(args.database_url + "_resolve", resolve_profiles)

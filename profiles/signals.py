@@ -18,13 +18,14 @@ def profile_changed_on_commit(profile_ids) -> None:
     if ids:
         transaction.on_commit(lambda: profile_changed.send(sender=Profile, profile_ids=ids))
 
-# ``profiles_merged``: sent with ``merge_id``, ``winner_id`` and ``loser_id`` after a merge has committed;
-# ``profiles_unmerged`` with the same arguments after an undo has committed.
+# ``profiles_merged``: sent once per merge batch after it has committed, with ``merges``: a list of
+# {"merge_id", "winner_id", "loser_id"} (one entry per merge; a single merge is a batch of one);
+# ``profiles_unmerged`` with the same argument (one entry) after an undo has committed.
 profiles_merged = Signal()
 profiles_unmerged = Signal()
 
 
-def profiles_merged_on_commit(*, merge_id: int, winner_id: int, loser_id: int, undone: bool = False) -> None:
+def profiles_merged_on_commit(*, merges: list[dict], undone: bool = False) -> None:
     signal = profiles_unmerged if undone else profiles_merged
-    transaction.on_commit(lambda: signal.send(sender=Profile, merge_id=merge_id, winner_id=winner_id,
-                                              loser_id=loser_id))
+    if merges:
+        transaction.on_commit(lambda: signal.send(sender=Profile, merges=merges))

@@ -8,12 +8,14 @@ A package: ``observations`` (the pipeline's bulk path and identity resolution), 
 from profiles.services.golden import golden_record_recompute, trait_policies_install
 from profiles.services.identity_rules import BUILTIN_BLOCKED_VALUES, identity_rules_install
 from profiles.services.merges import (
+    MergePair,
     MergeRefused,
     live_profile_id,
     merge_check,
     merge_undo,
     never_merge_add,
     profiles_merge,
+    profiles_merge_batch,
 )
 from profiles.services.observations import (
     IDENTITY_PRIORITY,
@@ -28,6 +30,7 @@ __all__ = [
     "BUILTIN_BLOCKED_VALUES",
     "IDENTITY_PRIORITY",
     "PERSONAL_DATA_MODELS",
+    "MergePair",
     "MergeRefused",
     "Observation",
     "golden_record_recompute",
@@ -42,6 +45,7 @@ __all__ = [
     "personal_data_export",
     "profile_traits_update",
     "profiles_merge",
+    "profiles_merge_batch",
     "trait_policies_install",
 ]
 
@@ -70,29 +74,4 @@ __all__ += [
     "match_rule_save",
     "match_rules_install",
     "unify_full",
-]
-
-# Computed traits (profiles.services.computed).
-from profiles.services.computed import (  # noqa: E402
-    ComputedTraitInvalid,
-    computed_trait_create,
-    computed_trait_delete,
-    computed_trait_recompute,
-    computed_trait_update,
-    computed_traits_install,
-    computed_traits_recompute_all,
-    computed_traits_recompute_enqueue,
-    computed_values_refresh,
-)
-
-__all__ += [
-    "ComputedTraitInvalid",
-    "computed_trait_create",
-    "computed_trait_delete",
-    "computed_trait_recompute",
-    "computed_trait_update",
-    "computed_traits_install",
-    "computed_traits_recompute_all",
-    "computed_traits_recompute_enqueue",
-    "computed_values_refresh",
 ]

@@ -1,6 +1,6 @@
 """Probabilistic matching of profiles against the database: the engine (``profiles.matching``, pure) on stored
 profiles, with the review queue, the match keys for incremental candidate search, and merges through
-``profiles_merge`` (journaled with rule, score and evidence).
+``profiles_merge_batch`` (set-based, a batch of pairs at a time; journaled with rule, score and evidence).
 
 - ``match_rules_install()``: the default MatchRule, from the engine's default people rules.
 - ``match_keys_refresh(profile_ids=...)``: the blocking key values of these profiles, stored in MatchKey
@@ -13,7 +13,7 @@ profiles, with the review queue, the match keys for incremental candidate search
 What is respected: a NeverMerge pair, a pair already decided in the review queue (merged, never merge, dismissed),
 a pair whose merge was undone, and tombstones (merged profiles are never matched; ids given for them follow
 ``merged_into`` to the live profile). Auto-merges go best pair first; a merge that a limit or a protection rule
-forbids is refused by ``profiles_merge`` (and logged there) and counted here.
+forbids is refused by ``profiles_merge_batch`` (and logged there) and counted here.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from profiles.models import (
     MatchKey,
     MatchRule,
     Merge,
-    MergeRefusal,
     NeverMerge,
     Profile,
 )
@@ -435,11 +434,17 @@ class _Scored:
     evidence: dict
 
 
+# Auto-merges handed to profiles_merge_batch at a time (one transaction each).
+MERGE_BATCH = 2000
+
+
 def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: set[tuple[int, int]],
            result: MatchResult, actor=None, progress: Progress | None = None) -> set[int]:
-    """Merge the pairs at or above the auto-merge threshold (best first, following earlier merges) and queue the
-    pairs between the thresholds. Returns the ids of the profiles that won a merge."""
-    from profiles.services.merges import MergeRefused, profiles_merge
+    """Merge the pairs at or above the auto-merge threshold (best first, following earlier merges) through
+    ``profiles_merge_batch``, MERGE_BATCH pairs per batch, and queue the pairs between the thresholds. A pair the
+    identity rules or a never-merge pair forbid is refused (and logged) by the batch and counted here. Returns the
+    ids of the profiles that won a merge."""
+    from profiles.services.merges import MergePair, MergeRefused, profiles_merge_batch
 
     scored.sort(key=lambda s: (-s.weight, s.a, s.b))
     root: dict[int, int] = {}
@@ -454,58 +459,60 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
         return pk
 
     winners: set[int] = set()
-    review: dict[tuple[int, int], _Scored] = {}
     to_merge = sum(1 for item in scored if item.score >= rules.auto_merge)
-    seen = 0
+    batch: list[tuple[_Scored, tuple[int, int]]] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        outcomes = profiles_merge_batch(pairs=[
+            MergePair(winner, loser, "match", rule.name, item.score,
+                      {"profiles": [item.a, item.b], "weight": item.weight, "fields": item.evidence})
+            for item, (winner, loser) in batch], actor=actor)
+        for (_item, pair), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, MergeRefused):
+                result.refused += 1
+                decided.add(pair)
+            elif outcome is not None:
+                root[outcome.loser_id] = outcome.winner_id
+                winners.add(outcome.winner_id)
+                winners.discard(outcome.loser_id)
+                result.auto_merged += 1
+                result.merges.append(outcome.pk)
+                result.merged_away.append(outcome.loser_id)
+        done += len(batch)
+        batch.clear()
+        if progress:
+            progress("merge", done, to_merge)
+
+    review: list[_Scored] = []
     for item in scored:
-        if progress and item.score >= rules.auto_merge:
-            seen += 1
-            if seen % 1000 == 0 or seen == to_merge:
-                progress("merge", seen, to_merge)
+        if item.score < rules.auto_merge:
+            review.append(item)
+            continue
         if (item.a, item.b) in decided:
             result.skipped_decided += 1
             continue
         a, b = find(item.a), find(item.b)
         if a == b:
             continue
-        pair = (min(a, b), max(a, b))
+        pair = (min(a, b), max(a, b))  # the older profile (smaller id) stays
         if (a, b) != (item.a, item.b) and pair in decided:
             result.skipped_decided += 1
             continue
-        if item.score >= rules.auto_merge:
-            winner_id, loser_id = pair  # the older profile (smaller id) stays
-            profiles = {p.pk: p for p in Profile.objects.filter(pk__in=pair, merged_into__isnull=True)}
-            if len(profiles) != 2:
-                continue  # merged meanwhile by someone else
-            try:
-                merge = profiles_merge(winner=profiles[winner_id], loser=profiles[loser_id], reason="match",
-                                       rule=rule.name, score=item.score,
-                                       evidence={"profiles": [item.a, item.b], "weight": item.weight,
-                                                 "fields": item.evidence},
-                                       actor=actor)
-            except MergeRefused as exc:
-                _refusal_logged(winner_id, loser_id, exc, rule)
-                result.refused += 1
-                decided.add(pair)
-                continue
-            root[loser_id] = winner_id
-            winners.add(winner_id)
-            winners.discard(loser_id)
-            result.auto_merged += 1
-            result.merges.append(merge.pk)
-            result.merged_away.append(loser_id)
-        else:
-            current = review.get(pair)
-            if current is None or item.weight > current.weight:
-                review[pair] = item
+        batch.append((item, pair))
+        if len(batch) >= MERGE_BATCH:
+            flush()
+    if batch:
+        flush()
     # The review pairs, on the profiles as they are after the merges.
     final: dict[tuple[int, int], _Scored] = {}
-    for item in review.values():
+    for item in review:
         a, b = find(item.a), find(item.b)
         if a == b:
             continue
         pair = (min(a, b), max(a, b))
-        if pair in decided:
+        if pair in decided or (item.a, item.b) in decided:
             result.skipped_decided += 1
             continue
         if pair not in final or item.weight > final[pair].weight:
@@ -513,23 +520,13 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
     if final:
         result.candidates += _candidates_upsert(final, rule)
         result.sent_to_review += len(final)
-    if root:
-        MatchKey.objects.filter(profile_id__in=list(root)).delete()
-        # Pending review pairs of merged-away profiles are moot: their winners are matched again.
-        MatchCandidate.objects.filter(Q(profile_a_id__in=list(root)) | Q(profile_b_id__in=list(root)),
+    # Pending review pairs of merged-away profiles are moot: their winners are matched again.
+    gone = sorted(root)
+    for start in range(0, len(gone), 5000):
+        chunk = gone[start:start + 5000]
+        MatchCandidate.objects.filter(Q(profile_a_id__in=chunk) | Q(profile_b_id__in=chunk),
                                       status=MatchCandidate.Status.PENDING).delete()
     return winners
-
-
-def _refusal_logged(winner_id: int, loser_id: int, exc, rule: MatchRule) -> None:
-    """Make sure a refused merge is in the MergeRefusal log (profiles_merge writes it inside its own transaction,
-    which the refusal rolls back when the caller is not in a transaction of its own)."""
-    from profiles.services.merges import merge_refusal_record
-
-    if not MergeRefusal.objects.filter(profile_a_id=winner_id, profile_b_id=loser_id,
-                                       reason=str(exc.reason)[:300]).exists():
-        merge_refusal_record(profile_a_id=winner_id, profile_b_id=loser_id, reason=exc.reason,
-                             rule=exc.rule or f"match:{rule.name}")
 
 
 def _candidates_upsert(pairs: dict[tuple[int, int], _Scored], rule: MatchRule) -> list[int]:
@@ -684,7 +681,7 @@ def _all_live_records(progress: Progress | None) -> tuple[list[int], dict[str, l
 
 def _dry_run(scored: list[_Scored], rules: MatchRules, decided: set[tuple[int, int]], result: MatchResult) -> None:
     """Count what ``_apply`` would do, writing nothing (merges follow earlier merges in memory; no rule of
-    ``profiles_merge`` is checked, so refusals are not counted)."""
+    ``profiles_merge_batch`` is checked, so refusals are not counted)."""
     scored.sort(key=lambda s: (-s.weight, s.a, s.b))
     root: dict[int, int] = {}
 
@@ -783,11 +780,20 @@ class CandidateDecisionError(ValueError):
 DECISIONS = ("merge", "never_merge", "dismiss")
 
 
-@transaction.atomic
 def candidate_decide(*, candidate: MatchCandidate, decision: str, actor=None, request=None) -> MatchCandidate:
     """A person's decision on a review pair: merge (journaled with the rule, score and evidence), never merge
-    (a NeverMerge pair, respected from then on) or dismiss (left apart; not queued again). Audited."""
-    from profiles.services.merges import MergeRefused, never_merge_add, profiles_merge
+    (a NeverMerge pair, respected from then on) or dismiss (left apart; not queued again). Audited. A merge that a
+    rule refuses raises CandidateDecisionError after the decision's transaction has committed the MergeRefusal
+    (the pair stays pending)."""
+    candidate, refused = _candidate_decide(candidate=candidate, decision=decision, actor=actor, request=request)
+    if refused is not None:
+        raise CandidateDecisionError(f"The merge was refused: {refused}") from refused
+    return candidate
+
+
+@transaction.atomic
+def _candidate_decide(*, candidate: MatchCandidate, decision: str, actor, request):
+    from profiles.services.merges import MergePair, MergeRefused, never_merge_add, profiles_merge_batch
 
     if decision not in DECISIONS:
         raise CandidateDecisionError(f"Unknown decision {decision!r}; use one of {', '.join(DECISIONS)}.")
@@ -799,11 +805,11 @@ def candidate_decide(*, candidate: MatchCandidate, decision: str, actor=None, re
     if a is None or b is None or a.merged_into_id or b.merged_into_id:
         raise CandidateDecisionError("One of the two profiles was merged or erased meanwhile; the pair is moot.")
     if decision == "merge":
-        try:
-            profiles_merge(winner=a, loser=b, reason="manual", rule=candidate.rule.name if candidate.rule else "",
-                           score=candidate.score, evidence=candidate.evidence, actor=actor)
-        except MergeRefused as exc:
-            raise CandidateDecisionError(f"The merge was refused: {exc}") from exc
+        [outcome] = profiles_merge_batch(pairs=[MergePair(
+            a.pk, b.pk, "manual", candidate.rule.name if candidate.rule else "", candidate.score,
+            candidate.evidence)], actor=actor)
+        if isinstance(outcome, MergeRefused):
+            return candidate, outcome
         candidate.status = MatchCandidate.Status.MERGED
         summary = "Merged a review pair"
         action = "merge"
@@ -822,7 +828,7 @@ def candidate_decide(*, candidate: MatchCandidate, decision: str, actor=None, re
     audit_record(actor=actor, action=action, object_type="profiles.matchcandidate", object_id=candidate.pk,
                  profile_id=a.pk, summary=f"{summary} ({a.pk} and {b.pk}, score {candidate.score:.3f})",
                  request=request)
-    return candidate
+    return candidate, None
 
 
 __all__ = [

@@ -1,6 +1,9 @@
 """The merge journal: what a merge moves (rows of other apps included, found generically), refusals, and an undo
-that restores both profiles exactly; a never-merge pair is respected afterwards."""
+that restores both profiles exactly; a never-merge pair is respected afterwards. Merges in bulk
+(``profiles_merge_batch``): the same end state as one merge after the other, transitive clusters, refusals,
+one signal per batch, undo of each merge of a batch."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,16 +11,30 @@ from django.utils import timezone
 
 from consent.models import ConsentRecord
 from consent.services import consent_record, purposes_install
-from profiles.models import Event, Identity, Merge, MergeRefusal, NeverMerge, Profile, TraitValue
+from profiles.models import (
+    Event,
+    Identity,
+    MatchCandidate,
+    Merge,
+    MergeRefusal,
+    NeverMerge,
+    Profile,
+    TraitValue,
+)
 from profiles.services import (
+    CandidateDecisionError,
+    MergePair,
     MergeRefused,
     Observation,
+    candidate_decide,
+    live_profile_id,
     merge_undo,
     never_merge_add,
     observations_apply,
     profiles_merge,
+    profiles_merge_batch,
 )
-from profiles.signals import profiles_merged
+from profiles.signals import profile_changed, profiles_merged
 from segments.models import Membership, Segment
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +85,7 @@ def test_merge_moves_everything_and_journals_it(two, django_capture_on_commit_ca
                                    evidence={"why": "same person"})
     finally:
         profiles_merged.disconnect(dispatch_uid="t-merge")
-    assert received and received[0]["winner_id"] == a.pk and received[0]["loser_id"] == b.pk
+    assert [kw["merges"] for kw in received] == [[{"merge_id": merge.pk, "winner_id": a.pk, "loser_id": b.pk}]]
     b.refresh_from_db()
     a.refresh_from_db()
     assert b.merged_into == a and b.traits == {}
@@ -155,3 +172,157 @@ def test_a_chain_of_merges_can_be_undone_in_reverse():
     assert Profile.objects.get(pk=c.pk).merged_into_id == b.pk
     merge_undo(merge=first)
     assert [snapshot(p) for p in (a, b, c)] == states
+
+
+# ---------------------------------------------------------------------------------------------- merges in bulk
+def world(prefix):
+    """Seven profiles with identities, events and lineage (p0 and p1 share a (name, source, value) lineage row)."""
+    p = [
+        person(("email", f"{prefix}e0@example.org"), traits={"first_name": "Anna"}, events=2),
+        person(("phone", f"+4917{len(prefix)}990001"), traits={"first_name": "Anna", "city": "Köln"}, source="crm",
+               at=T0 + timedelta(days=1)),
+        person(("anonymous_id", f"{prefix}-a2"), traits={"first_name": "Anne"}, events=3, at=T0 + timedelta(days=2)),
+        person(("user_id", f"{prefix}-u3"), traits={"plan": "pro"}, at=T0 + timedelta(days=3)),
+        person(("user_id", f"{prefix}-u4"), traits={"plan": "free"}, at=T0 + timedelta(days=4)),
+        person(("email", f"{prefix}e5@example.org"), traits={"plan": "pro", "zip": "50667"}, source="shop",
+               at=T0 + timedelta(days=5)),
+        person(("email", f"{prefix}e6@example.org"), at=T0 + timedelta(days=6)),
+    ]
+    never_merge_add(profile_a=p[6], profile_b=p[1])
+    return p
+
+
+# (winner, loser) by position in world(): 0 <- 1 <- 2 is one cluster; 3 <- 5 joins; 5 <- 4 is then refused (two
+# user ids in one cluster); 6 <- 0 is refused (6 must never merge with 1, now in 0's family); 2 <- 2 is itself.
+PAIRS = [(0, 1), (1, 2), (3, 5), (5, 4), (6, 0), (2, 2)]
+
+
+def state(profiles, prefix):
+    """Everything a merge touches, with ids replaced by positions in ``profiles`` and the prefix taken out."""
+    pos = {p.pk: i for i, p in enumerate(profiles)}
+    out = []
+    for p in profiles:
+        p.refresh_from_db()
+        out.append({
+            "traits": p.traits, "sources": p.trait_sources, "merged_into": pos.get(p.merged_into_id),
+            "first": p.first_seen_at, "last": p.last_seen_at,
+            "identities": sorted((t, v.replace(prefix, "").replace(f"+4917{len(prefix)}", "+4917"))
+                                 for t, v in p.identities.values_list("type", "value")),
+            "events": sorted(Event.objects.filter(profile=p).values_list("name", "timestamp")),
+            "lineage": sorted(TraitValue.objects.filter(profile=p).values_list(
+                "name", "source", "value_hash", "seen_count", "first_observed_at", "observed_at")),
+        })
+    journal = sorted(
+        (pos[m.loser_id], pos[live_profile_id(m.winner_id)], m.reason, m.rule, m.score, str(m.evidence),
+         m.moved["events"]["count"], len(m.moved["identities"]))
+        for m in Merge.objects.filter(loser_id__in=pos))
+    refusals = sorted((pos[r.profile_a_id], pos[r.profile_b_id], r.rule)
+                      for r in MergeRefusal.objects.filter(profile_a_id__in=pos))
+    return out, journal, refusals
+
+
+def test_a_batch_ends_in_the_same_state_as_one_merge_after_the_other():
+    one, bulk = world("qq"), world("zzz")
+    for w, loser in PAIRS:  # one by one, each pair on the live profiles (as the batch resolves them)
+        winner_id, loser_id = (live_profile_id(one[w].pk), live_profile_id(one[loser].pk)) if w != loser \
+            else (one[w].pk, one[w].pk)
+        with contextlib.suppress(MergeRefused):
+            profiles_merge(winner=Profile(pk=winner_id), loser=Profile(pk=loser_id), reason="match", rule="r",
+                           score=0.995, evidence={"pair": [w, loser]})
+    outcomes = profiles_merge_batch(pairs=[
+        MergePair(bulk[w].pk, bulk[loser].pk, "match", "r", 0.995, {"pair": [w, loser]}) for w, loser in PAIRS])
+    assert [type(o).__name__ for o in outcomes] == ["Merge", "Merge", "Merge", "MergeRefused", "MergeRefused",
+                                                    "MergeRefused"]
+    assert [o.rule for o in outcomes[3:]] == ["identity_rule:user_id:unique_per_profile", "never_merge",
+                                              "same_profile"]
+    # Transitive: 2 went straight into 0, the cluster's winner.
+    assert (outcomes[1].winner_id, outcomes[1].loser_id) == (bulk[0].pk, bulk[2].pk)
+    assert state(one, "qq") == state(bulk, "zzz")
+    profiles, journal, refusals = state(bulk, "zzz")
+    assert [p["merged_into"] for p in profiles] == [None, 0, 0, None, None, 3, None]
+    assert profiles[0]["traits"]["first_name"] == "Anne" and profiles[0]["traits"]["city"] == "Köln"
+    assert ("first_name", "web") in {(n, s) for n, s, *_ in profiles[0]["lineage"]}
+    combined = [row for row in profiles[0]["lineage"] if row[0] == "first_name" and row[3] == 2]
+    assert len(combined) == 1  # "Anna" from web, seen on 0 and on 1: one row, seen twice
+    assert len(profiles[0]["events"]) == 6 and len(journal) == 3 and len(refusals) == 3
+
+
+def test_a_batch_sends_one_signal_with_every_merge(django_capture_on_commit_callbacks):
+    p = world("ss")
+    received, changed = [], []
+    profiles_merged.connect(lambda **kw: received.append(kw["merges"]), weak=False, dispatch_uid="t-batch")
+    profile_changed.connect(lambda **kw: changed.append(kw["profile_ids"]), weak=False, dispatch_uid="t-batch")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            outcomes = profiles_merge_batch(pairs=[MergePair(p[w].pk, p[loser].pk, "match") for w, loser in PAIRS])
+    finally:
+        profiles_merged.disconnect(dispatch_uid="t-batch")
+        profile_changed.disconnect(dispatch_uid="t-batch")
+    merges = [o for o in outcomes if isinstance(o, Merge)]
+    assert received == [[{"merge_id": m.pk, "winner_id": m.winner_id, "loser_id": m.loser_id} for m in merges]]
+    assert changed == [sorted({p[i].pk for i in (0, 1, 2, 3, 5)})]
+
+
+def test_each_merge_of_a_batch_is_undone_on_its_own():
+    p = world("uu")
+    before = snapshot(p[1])
+    outcomes = profiles_merge_batch(pairs=[MergePair(p[w].pk, p[loser].pk, "match") for w, loser in PAIRS])
+    winner, loser = merge_undo(merge=outcomes[0])
+    assert snapshot(loser) == before
+    assert Profile.objects.get(pk=p[2].pk).merged_into_id == p[0].pk  # the other merge of the cluster stays
+    assert winner.traits["first_name"] == "Anne" and "city" not in winner.traits
+    assert NeverMerge.objects.filter(profile_a=p[0].pk, profile_b=p[1].pk).exists()
+    merge_undo(merge=outcomes[1])
+    assert Profile.objects.get(pk=p[0].pk).traits == {"first_name": "Anna"}
+
+
+def test_undo_leaves_what_the_winner_observed_after_the_merge_with_the_winner():
+    a = person(("email", "l@example.org"), traits={"plan": "pro"})
+    b = person(("anonymous_id", "dev-l"), traits={"plan": "pro"}, at=T0 + timedelta(hours=1), source="app")
+    before_b = snapshot(b)
+    merge = profiles_merge(winner=a, loser=b, reason="identity")
+    # After the merge the winner sees b's row's (name, source, value) twice more: the moved row counts them.
+    for hours in (5, 6):
+        person(("anonymous_id", "dev-l"), traits={"plan": "pro"}, at=T0 + timedelta(hours=hours), source="app")
+    assert TraitValue.objects.get(profile=a, source="app").seen_count == 3
+    merge_undo(merge=merge)
+    assert snapshot(b)["lineage"] == before_b["lineage"]  # seen once, at its own time, as at the merge
+    later = TraitValue.objects.get(profile=a, source="app")
+    assert (later.seen_count, later.observed_at) == (2, T0 + timedelta(hours=6))
+
+
+def test_undoing_two_merges_combined_into_one_row_in_either_order_restores_the_counts():
+    for order in ((1, 0), (0, 1)):
+        a, b, c = (person(("email", f"{n}{order[0]}@example.org"), traits={"plan": "pro"}, source="crm",
+                          at=T0 + timedelta(hours=i)) for i, n in enumerate("abc"))
+        states = [snapshot(p) for p in (a, b, c)]
+        merges = profiles_merge_batch(pairs=[MergePair(a.pk, b.pk, "manual"), MergePair(a.pk, c.pk, "manual")])
+        assert TraitValue.objects.get(profile=a, name="plan").seen_count == 3
+        for i in order:
+            merge_undo(merge=merges[i])
+        if order == (1, 0):  # in reverse order: exactly as before
+            assert [snapshot(p) for p in (a, b, c)] == states
+        # In either order: every profile has its rows and counts back (out of order, the winner's last observation
+        # is the one before the later merge, which included the earlier loser's: see merges._lineage_undo).
+        counts = [sorted(TraitValue.objects.filter(profile=p).values_list("pk", "seen_count")) for p in (a, b, c)]
+        assert counts == [[row[:1] + row[4:5] for row in s["lineage"]] for s in states]
+
+
+def test_a_refused_review_merge_keeps_its_refusal_logged():
+    a = person(("user_id", "r-1"))
+    b = person(("user_id", "r-2"))
+    candidate = MatchCandidate.objects.create(profile_a=a, profile_b=b, score=0.9)
+    with pytest.raises(CandidateDecisionError, match="refused"):
+        candidate_decide(candidate=candidate, decision="merge")
+    assert MergeRefusal.objects.get().rule == "identity_rule:user_id:unique_per_profile"
+    candidate.refresh_from_db()
+    assert candidate.status == MatchCandidate.Status.PENDING
+
+
+def test_a_refusal_in_a_batch_is_logged_once_per_pair_and_rule():
+    a = person(("user_id", "o-1"))
+    b = person(("user_id", "o-2"))
+    for _ in range(2):
+        [outcome] = profiles_merge_batch(pairs=[MergePair(a.pk, b.pk, "identity")])
+        assert isinstance(outcome, MergeRefused)
+    assert MergeRefusal.objects.count() == 1 and not Merge.objects.exists()
