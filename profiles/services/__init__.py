@@ -75,3 +75,28 @@ __all__ += [
     "match_rules_install",
     "unify_full",
 ]
+
+# Computed traits (profiles.services.computed).
+from profiles.services.computed import (  # noqa: E402
+    ComputedTraitInvalid,
+    computed_trait_create,
+    computed_trait_delete,
+    computed_trait_recompute,
+    computed_trait_update,
+    computed_traits_install,
+    computed_traits_recompute_all,
+    computed_traits_recompute_enqueue,
+    computed_values_refresh,
+)
+
+__all__ += [
+    "ComputedTraitInvalid",
+    "computed_trait_create",
+    "computed_trait_delete",
+    "computed_trait_recompute",
+    "computed_trait_update",
+    "computed_traits_install",
+    "computed_traits_recompute_all",
+    "computed_traits_recompute_enqueue",
+    "computed_values_refresh",
+]
