@@ -519,11 +519,11 @@ class _Compiler:
         threshold = count if op == "at_least" else count + 1
         if self.correlated:
             counted = Coalesce(Subquery(events.filter(profile=OuterRef("pk")).order_by().values("profile")
-                                        .annotate(n=Count("id")).values("n"), output_field=IntegerField()),
+                                        .annotate(n=Count("*")).values("n"), output_field=IntegerField()),
                                Value(0))
             at_least = Q(GreaterThanOrEqual(counted, threshold))
         else:
-            at_least = Q(pk__in=events.order_by().values("profile").annotate(n=Count("id"))
+            at_least = Q(pk__in=events.order_by().values("profile").annotate(n=Count("*"))
                          .filter(n__gte=threshold).values("profile"))
         return at_least if op == "at_least" else ~at_least
 
