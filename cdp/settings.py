@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PlanModeEnum": "ingestion.models.plans.TrackingPlan.Mode",  # .mode and .unplanned
         "SourceKindEnum": "ingestion.models.sources.Source.Kind",  # Source, SourceCreate, PatchedSource
+        "PrivacyRequestKindEnum": "consent.models.DataSubjectRequest.Kind",  # PrivacyRequest, PrivacyRequestCreate
+        "PrivacyRequestStatusEnum": "consent.models.DataSubjectRequest.Status",
+        "ConsentStatusEnum": "consent.models.ConsentRecord.Status",  # ConsentRecord, ConsentRecordCreate
     },
 }
 

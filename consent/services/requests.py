@@ -169,7 +169,7 @@ def request_complete(*, request: DataSubjectRequest, actor=None, http_request=No
     request = _locked(request)
     if request.status == DataSubjectRequest.Status.RECEIVED:
         raise RequestInvalid("Verify the requester's identity first (a verification note).",
-                             field="verification_note", code="not_verified")
+                             code="not_verified")
     if not request.is_open:
         raise RequestInvalid(f"The request is already {request.get_status_display().lower()}.", code="not_open")
     profile = _subject(request)
@@ -223,7 +223,7 @@ def request_export(*, request: DataSubjectRequest, actor=None, http_request=None
         raise RequestInvalid("Only an access request has an export.", code="not_access")
     if request.status == DataSubjectRequest.Status.RECEIVED:
         raise RequestInvalid("Verify the requester's identity first (a verification note).",
-                             field="verification_note", code="not_verified")
+                             code="not_verified")
     if request.status == DataSubjectRequest.Status.REJECTED:
         raise RequestInvalid("The request was rejected.", code="not_open")
     profile = _subject(request)
