@@ -40,11 +40,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # Recompute every dynamic segment: windows ("in the last 30 days") and waits ("then no order within 24 h")
     # move with time, without any event arriving. Real-time changes come through profile_changed meanwhile.
     "segments-refresh-all": {"task": "segments.tasks.segments_refresh_all", "schedule": 900.0},
+    # Start the activation syncs whose schedule (hourly, daily) has come, and re-enqueue stalled deliveries.
+    "activation-syncs-due": {"task": "activation.tasks.syncs_due", "schedule": 60.0},
     # Recompute every computed trait in full, nightly: time windows move on and RFM quintiles are cut again.
     "profiles-computed-traits": {"task": "profiles.tasks.computed_traits_recompute_all",
                                  "schedule": crontab(hour=2, minute=30)},
     # Delete data older than its retention policy (events, inbox, delivery logs, audit entries), in batches.
-    "consent-retention": {"task": "consent.tasks.retention_run_nightly", "schedule": crontab(hour=3, minute=15)},
+    "consent-retention": {"task": "consent.tasks.retention_run", "schedule": crontab(hour=3, minute=15)},
 }
 
 

@@ -4,11 +4,16 @@ from django.apps import AppConfig
 def _profile_consent(profile, user) -> dict:
     """The consent panel of the 360° page: every purpose with the profile's current decision (or none)."""
     from consent import selectors
+    from consent.forms import ConsentDecisionForm
     from consent.models import Purpose
 
     state = selectors.consent_state(profile=profile)
+    may_record = user.has_perm("consent.add_consentrecord")
     return {"purposes": [{"purpose": purpose, "status": state.get(purpose.key, "")}
-                         for purpose in Purpose.objects.order_by("key")]}
+                         for purpose in Purpose.objects.order_by("key")],
+            "history": selectors.consent_history(profile=profile), "profile_id": profile.pk,
+            "restricted": selectors.profile_restricted(profile=profile),
+            "decision_form": ConsentDecisionForm(auto_id=f"consent-%s-{profile.pk}") if may_record else None}
 
 
 def _profile_consent_data(profile, user) -> dict:

@@ -1,7 +1,17 @@
+from datetime import datetime, time, timedelta
+
 from django.db.models import Count, Exists, OuterRef, Subquery, Sum
+from django.utils import timezone
 
 from consent import suppression
-from consent.models import ConsentRecord, DataSubjectRequest, Purpose, SuppressedIdentifier, SuppressionHit
+from consent.models import (
+    ConsentRecord,
+    DataSubjectRequest,
+    Purpose,
+    RetentionRun,
+    SuppressedIdentifier,
+    SuppressionHit,
+)
 
 
 def purposes_with_rates():
@@ -92,3 +102,76 @@ def observations_suppressed(observations) -> set[int]:
             keyed += [(index, ("user_id", obs.previous_id)), (index, ("anonymous_id", obs.previous_id))]
     suppressed = suppressed_identities([identity for _, identity in keyed])
     return {index for index, identity in keyed if identity in suppressed}
+
+
+def requests_open():
+    """Open data-subject requests, the nearest deadline first."""
+    return DataSubjectRequest.objects.filter(status__in=DataSubjectRequest.OPEN).order_by("due_at", "id")
+
+
+def requests_overdue_count() -> int:
+    return requests_open().filter(due_at__lt=timezone.now()).count()
+
+
+def retention_runs_recent(*, limit: int = 20):
+    return RetentionRun.objects.order_by("-started_at", "-id")[:limit]
+
+
+def consent_history(*, profile, limit: int = 50):
+    return profile.consent_records.select_related("purpose").order_by("-recorded_at", "-id")[:limit]
+
+
+def consent_rates_per_day(*, days: int = 30) -> dict:
+    """The share of decided people who grant each purpose at the end of each of the last ``days`` days, in percent,
+    computed from the records (the state before the window from one aggregate, then the window's records in
+    order): ``{"labels": [...], "series": [{"key", "label", "values"}]}`` for components/chart.html."""
+    end = timezone.localdate()
+    start = end - timedelta(days=days - 1)
+    start_at = timezone.make_aware(datetime.combine(start, time.min))
+    purposes = list(Purpose.objects.order_by("key"))
+    granted_status = ConsentRecord.Status.GRANTED
+    before = ConsentRecord.objects.filter(recorded_at__lt=start_at)
+    latest = (before.filter(profile=OuterRef("profile"), purpose=OuterRef("purpose"))
+              .order_by("-recorded_at", "-id").values("id")[:1])
+    granted: dict[int, int] = {p.pk: 0 for p in purposes}
+    decided: dict[int, int] = {p.pk: 0 for p in purposes}
+    for purpose_id, status, n in (before.filter(id=Subquery(latest)).values("purpose", "status")
+                                  .annotate(n=Count("id")).values_list("purpose", "status", "n")):
+        decided[purpose_id] = decided.get(purpose_id, 0) + n
+        if status == granted_status:
+            granted[purpose_id] = granted.get(purpose_id, 0) + n
+    window = list(ConsentRecord.objects.filter(recorded_at__gte=start_at).order_by("recorded_at", "id")
+                  .values_list("profile_id", "purpose_id", "status", "recorded_at"))
+    touched = {(profile_id, purpose_id) for profile_id, purpose_id, _, _ in window}
+    state: dict[tuple[int, int], str] = {}
+    if touched:
+        for profile_id, purpose_id, status in (before.filter(profile_id__in={p for p, _ in touched})
+                                               .order_by("profile_id", "purpose_id", "-recorded_at", "-id")
+                                               .values_list("profile_id", "purpose_id", "status")):
+            state.setdefault((profile_id, purpose_id), status)
+    labels = [start + timedelta(days=offset) for offset in range(days)]
+    values: dict[int, list] = {p.pk: [] for p in purposes}
+    position = 0
+    for day in labels:
+        while position < len(window) and timezone.localdate(window[position][3]) <= day:
+            profile_id, purpose_id, status, _ = window[position]
+            previous = state.get((profile_id, purpose_id))
+            if previous is None:
+                decided[purpose_id] = decided.get(purpose_id, 0) + 1
+            elif previous == granted_status:
+                granted[purpose_id] -= 1
+            if status == granted_status:
+                granted[purpose_id] = granted.get(purpose_id, 0) + 1
+            state[(profile_id, purpose_id)] = status
+            position += 1
+        for purpose in purposes:
+            whole = decided.get(purpose.pk, 0)
+            values[purpose.pk].append(round(100 * granted.get(purpose.pk, 0) / whole, 1) if whole else 0)
+    return {"labels": [day.isoformat() for day in labels],
+            "series": [{"key": p.key, "label": p.name, "values": values[p.pk]} for p in purposes]}
+
+
+def profile_restricted(*, profile) -> bool:
+    return DataSubjectRequest.objects.filter(profile=profile, kind__in=DataSubjectRequest.FREEZING,
+                                             status=DataSubjectRequest.Status.COMPLETED,
+                                             lifted_at__isnull=True).exists()
