@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from activation.models import Offer
 from cdp.core.masking import mask_traits
-from consent.selectors import consent_granted_exists
+from consent.selectors import consent_granted_exists, processing_restricted_exists
 from profiles.models import ComputedValue, Profile
 from profiles.search import identifier_candidates
 from profiles.selectors import profile_resolve
@@ -132,6 +132,7 @@ class Personalization:
 def _flags(purposes: list[str]) -> dict:
     flags = {f"granted_{i}": consent_granted_exists(purpose_key=key, profile_ref=OuterRef("pk"))
              for i, key in enumerate(purposes)}
+    flags["restricted"] = processing_restricted_exists(profile_ref=OuterRef("pk"))
     return flags
 
 
@@ -201,7 +202,7 @@ def personalization_for_profile(*, profile_id: int, user, now: datetime | None =
 
 def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, now: datetime) -> Personalization:
     answer = Personalization(profile_id=row["pk"])
-    if row.get("restricted"):
+    if row["restricted"]:
         answer.restricted = True
         return answer
     granted = {key for i, key in enumerate(purposes) if row[f"granted_{i}"]}

@@ -255,3 +255,18 @@ def test_an_answer_takes_a_few_queries_whatever_the_number_of_offers(world, api_
     # computed traits (1)
     with django_assert_max_num_queries(6):
         assert get(client, anonymous_id="anon-anna").json()["offer"]["name"] == "Offer 0"
+
+
+def test_a_restricted_person_gets_nothing_until_the_restriction_is_lifted(world, api_as):
+    from consent.services import request_complete, request_create, request_lift
+
+    grant(world["anna"], "personalization")
+    offer("Retention", world["cancel"])
+    client = api_as("Admin")
+    assert get(client, anonymous_id="anon-anna").json()["offer"]["name"] == "Retention"
+    restriction = request_create(kind="restriction", identifier_type="email", identifier="anna@example.org",
+                                 verification_note="Called from the number on file")
+    request_complete(request=restriction)
+    assert get(client, anonymous_id="anon-anna").json() == EMPTY
+    request_lift(request=restriction, reason="Dispute settled")
+    assert get(client, anonymous_id="anon-anna").json()["offer"]["name"] == "Retention"
