@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from activation.models import Activation, Delivery, DeliveryItem, Destination, Sync, SyncMember
+from activation.models import Activation, Delivery, DeliveryItem, Destination, Offer, Sync, SyncMember
 
 
 @admin.register(Destination)
@@ -53,3 +53,10 @@ class DeliveryItemAdmin(admin.ModelAdmin):
     list_display = ["id", "delivery", "profile", "change", "delivered_at"]
     list_filter = ["change"]
     raw_id_fields = ["delivery", "profile"]
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ["name", "segment", "purpose", "priority", "valid_from", "valid_until", "enabled"]
+    list_filter = ["enabled", "purpose"]
+    raw_id_fields = ["created_by"]

@@ -3,12 +3,14 @@ from rest_framework.routers import DefaultRouter
 
 from activation.api.offers import OfferViewSet
 from activation.api.personalize import PersonalizeView
-from activation.api.views import ActivationViewSet, DestinationViewSet
+from activation.api.views import ActivationViewSet, DeliveryViewSet, DestinationViewSet, SyncViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
 router.register("destinations", DestinationViewSet, basename="destination")
 router.register("activations", ActivationViewSet, basename="activation")
+router.register("syncs", SyncViewSet, basename="sync")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("offers", OfferViewSet, basename="offer")
 
 urlpatterns = [*router.urls, path("personalize", PersonalizeView.as_view(), name="personalize")]

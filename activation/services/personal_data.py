@@ -1,5 +1,6 @@
 """The personal-data registry's handlers for activation: the delivery log and the last state sent per activation."""
 from activation.models import DeliveryItem, SyncMember
+from activation.services.deliveries import destinations_forget
 
 
 def personal_data_export(profile) -> dict:
@@ -21,6 +22,9 @@ def personal_data_export(profile) -> dict:
 
 
 def personal_data_erase(profile) -> int:
+    """Ask the destinations that can delete to forget the person (with the identifiers last sent to each, read
+    now, before profiles erases the identities), then delete the delivery log and the state sent."""
+    destinations_forget(profile=profile)
     deleted_items, _ = DeliveryItem.objects.filter(profile=profile).delete()
     deleted_states, _ = SyncMember.objects.filter(profile=profile).delete()
     return deleted_items + deleted_states
