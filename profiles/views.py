@@ -44,6 +44,11 @@ class ProfileListView(FilteredListView):
     def get_queryset(self):
         return Profile.objects.filter(merged_into__isnull=True)
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["list_actions"] = profile_panels.list_actions_for(self.request.user)  # "Save as segment", ...
+        return context
+
 
 def _shown(value) -> str:
     if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":

@@ -56,3 +56,29 @@ def panel_data(key: str, profile, user, default=None):
     if panel is None or panel.data is None or (panel.permission and not user.has_perm(panel.permission)):
         return default
     return panel.data(profile, user)
+
+
+# --- Actions on the profile list ----------------------------------------------------------------------------------
+# Buttons of the profile list that act on the profiles its current filters find ("Save as segment"). The list links
+# to ``url_name`` with its filters in the query string; apps register them from ``AppConfig.ready()``.
+
+
+@dataclass(frozen=True)
+class ListAction:
+    key: str
+    label: str
+    url_name: str
+    permission: str | None = None
+    order: int = 100
+
+
+_list_actions: dict[str, ListAction] = {}
+
+
+def register_list_action(action: ListAction) -> None:
+    _list_actions[action.key] = action
+
+
+def list_actions_for(user) -> list[ListAction]:
+    return sorted((a for a in _list_actions.values() if not a.permission or user.has_perm(a.permission)),
+                  key=lambda a: (a.order, a.key))
