@@ -122,16 +122,25 @@ def _select(model, columns: list[str], field: str, ids: list[int], *, types: lis
     meta = model._meta
     fields = [meta.pk if name == "pk" else meta.get_field(name) for name in columns]
     decode = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
-    sql = (f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(meta.db_table)} "
+    names = [qn(f.column) + ("::text" if i in decode else "") for i, f in enumerate(fields)]
+    sql = (f"SELECT {', '.join(names)} FROM {qn(meta.db_table)} "
            f"WHERE {qn((meta.pk if field == 'pk' else meta.get_field(field)).column)} = ANY(%b)"
            + (" AND type = ANY(%b) AND NOT flagged" if types is not None else "")
            + f" ORDER BY {qn(meta.pk.column)}" + (" FOR UPDATE" if lock else ""))
+    import psycopg
+
+    connection.ensure_connection()
     for chunk in _chunks(sorted(set(ids))):
-        for row in _pg_execute(sql, [chunk] if types is None else [chunk, types]):
+        # Binary results: psycopg's C loaders (Django's timestamptz loader is for text and parses in Python).
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, [chunk] if types is None else [chunk, types], binary=True)
+            rows = cursor.fetchall()
+        for row in rows:
             if decode:
                 row = list(row)
                 for i in decode:
-                    row[i] = None if row[i] is None else json.loads(row[i])
+                    if row[i] is not None:
+                        row[i] = json.loads(row[i])
             out.append(tuple(row))
     return out
 
