@@ -162,7 +162,9 @@ def _mail_error(error: Exception) -> DestinationError:
         return DestinationError(f"the SMTP server refused: {error.smtp_code}", status=error.smtp_code,
                                 retryable=error.smtp_code < 500)
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return DestinationError("the SMTP server refused the recipient", retryable=False)
+        codes = sorted({code for code, _ in error.recipients.values()})
+        return DestinationError(f"the SMTP server refused the recipient ({', '.join(map(str, codes))})",
+                                retryable=all(400 <= code < 500 for code in codes))
     if isinstance(error, TimeoutError):
         return DestinationError("the mail server did not answer in time")
     if isinstance(error, OSError | smtplib.SMTPException):
