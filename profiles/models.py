@@ -412,7 +412,8 @@ class ComputedValue(models.Model):
     """A profile's value of a computed trait. One column holds it (``ComputedTrait.value_column``); a days_since
     trait stores the time and the days are counted when read, so they are exact without a recompute."""
 
-    trait = models.ForeignKey(ComputedTrait, on_delete=models.CASCADE, related_name="values")
+    # No index of its own: the unique (trait, profile) index leads with the trait.
+    trait = models.ForeignKey(ComputedTrait, on_delete=models.CASCADE, related_name="values", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="computed_values")
     value_number = models.FloatField(null=True, blank=True)
     value_text = models.CharField(max_length=255, null=True, blank=True)

@@ -48,6 +48,7 @@ EVENT_COLUMNS = ("channel", "name", "type", "source", "timestamp")
 TEXT_COLUMNS = ("channel", "name", "type", "source")
 FILTER_OPS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "in")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+RESERVED_KEYS = ("new", "recompute")  # page addresses under /profiles/computed-traits/
 PATH_SEGMENT = re.compile(r"^[\w\- ]{1,64}$")
 MAX_PATH_DEPTH = 5
 MAX_EVENT_NAMES = 50
@@ -395,7 +396,8 @@ def _profiles_clause(column: str, profile_ids) -> _Sql:
     return _Sql().add(f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(profile_ids)))
 
 
-def _events_where(trait, *, now: datetime, profile_ids=None) -> _Sql:
+def _events_where(trait, *, now: datetime) -> _Sql:
+    """The trait's event filter on events ``e``: names, window, property filters."""
     where = _Sql().add("1 = 1")
     if trait.event_names:
         where.add(f" AND e.name IN ({', '.join(['%s'] * len(trait.event_names))})", *trait.event_names)
@@ -406,8 +408,6 @@ def _events_where(trait, *, now: datetime, profile_ids=None) -> _Sql:
         where.add(" AND e.timestamp < %s", _db_time(end))
     for item in trait.filters:
         where.add(" AND ").extend(_filter_sql(item))
-    if profile_ids is not None:
-        where.add(" AND ").extend(_profiles_clause("e.profile_id", profile_ids))
     return where
 
 
@@ -432,11 +432,12 @@ def _columns(trait, expr: str) -> str:
                                                                          (when, "time")))
 
 
-def _aggregate_sql(trait, where: _Sql) -> _Sql:
-    """SELECT profile_id, v: one row per profile with a value (v NOT NULL not yet enforced)."""
+def _aggregate_sql(trait, where: _Sql, source: str) -> _Sql:
+    """SELECT profile_id, v over the events of ``source`` (the table, or the profiles' events of a refresh): one
+    row per profile with a value (v NOT NULL not yet enforced)."""
     aggregation, field = trait.aggregation, trait.field
     kind = _field_kind(field) if field else None
-    base = f"FROM {EVENT_TABLE} e WHERE "
+    base = f"FROM {source} e WHERE "
     simple = {Aggregation.SUM: "SUM", Aggregation.AVG: "AVG", Aggregation.MIN: "MIN", Aggregation.MAX: "MAX"}
     if aggregation == Aggregation.COUNT:
         return _Sql().add(f"SELECT e.profile_id, COUNT(*) AS v {base}").extend(where).add(" GROUP BY e.profile_id")
@@ -466,10 +467,10 @@ def _aggregate_sql(trait, where: _Sql) -> _Sql:
     raise ComputedTraitInvalid({"aggregation": [f"Cannot compute {aggregation}."]})
 
 
-def _rfm_measures_sql(trait, where: _Sql) -> _Sql:
+def _rfm_measures_sql(trait, where: _Sql, source: str) -> _Sql:
     """One row per profile with a matching event: r (last time), f (count), m (sum of the field, 0 without)."""
     return (_Sql().add(f"SELECT e.profile_id, MAX(e.timestamp) AS r, COUNT(*) AS f, "
-                       f"COALESCE(SUM({_number_expr(trait.field)}), 0) AS m FROM {EVENT_TABLE} e WHERE ")
+                       f"COALESCE(SUM({_number_expr(trait.field)}), 0) AS m FROM {source} e WHERE ")
             .extend(where).add(" GROUP BY e.profile_id"))
 
 
@@ -490,47 +491,94 @@ def _rfm_bounds_params(trait) -> dict[str, list] | None:
             "monetary": [float(v) for v in bounds["monetary"]]}
 
 
-def _rfm_sql(trait, where: _Sql, bounds: dict[str, list]) -> _Sql:
-    scores = {part: _score_sql(col, bounds[part]) for part, col in
-              (("recency", "x.r"), ("frequency", "x.f"), ("monetary", "x.m"))}
+def _rfm_scores_sql(trait, where: _Sql, bounds: dict[str, list], source: str) -> _Sql:
+    """profile_id, rs, fs, ms: the three scores of every profile with a matching event (shared by the RFM traits
+    of one definition and one cut, as a CTE)."""
+    out = _Sql().add("SELECT x.profile_id")
+    for part, column in (("recency", "x.r"), ("frequency", "x.f"), ("monetary", "x.m")):
+        out.add(", ").extend(_score_sql(column, bounds[part])).add(f" AS {part[0]}s")
+    return out.add(" FROM (").extend(_rfm_measures_sql(trait, where, source)).add(") x")
+
+
+def _rfm_pick_sql(trait, scores: str) -> _Sql:
+    """SELECT profile_id, v of one RFM trait from the scores CTE ``scores``: its score, or the grid's name."""
     if trait.rfm_part != RFMPart.SEGMENT:
-        return _Sql().add("SELECT x.profile_id, ").extend(scores[trait.rfm_part]).add(" AS v FROM (").extend(
-            _rfm_measures_sql(trait, where)).add(") x")
+        return _Sql().add(f"SELECT profile_id, {trait.rfm_part[0]}s AS v FROM {scores}")
     cells = " ".join(f"WHEN {r * 10 + fm} THEN {_quote(name)}" for name, (rs, fms) in RFM_GRID.items()
                      for r in rs for fm in fms)
-    return (_Sql().add("SELECT profile_id, CASE rs * 10 + (fs + ms + 1) / 2 ").add(cells)
-            .add(" END AS v FROM (SELECT x.profile_id, ").extend(scores["recency"]).add(" AS rs, ")
-            .extend(scores["frequency"]).add(" AS fs, ").extend(scores["monetary"]).add(" AS ms FROM (")
-            .extend(_rfm_measures_sql(trait, where)).add(") x) scored"))
+    return _Sql().add(f"SELECT profile_id, CASE rs * 10 + (fs + ms + 1) / 2 {cells} END AS v FROM {scores}")
 
 
-def _fresh_sql(trait, *, now: datetime, profile_ids=None) -> _Sql | None:
-    """trait_id, profile_id, value_number, value_text, value_time of every live profile with a value."""
-    where = _events_where(trait, now=now, profile_ids=profile_ids)
-    if trait.aggregation == Aggregation.RFM:
-        bounds = _rfm_bounds_params(trait)
-        if bounds is None:
-            return None
-        inner = _rfm_sql(trait, where, bounds)
-    else:
-        inner = _aggregate_sql(trait, where)
-    return (_Sql().add(f"SELECT {int(trait.pk)} AS trait_id, agg.profile_id, {_columns(trait, 'agg.v')} FROM (")
-            .extend(inner).add(f") agg WHERE agg.v IS NOT NULL AND EXISTS (SELECT 1 FROM {PROFILE_TABLE} p "
-                               "WHERE p.id = agg.profile_id AND p.merged_into_id IS NULL)"))
+def _rfm_signature(trait) -> str:
+    return json.dumps([trait.event_names, trait.filters, trait.field, trait.window_days, str(trait.window_start),
+                       str(trait.window_end), trait.boundaries], sort_keys=True, default=str)
+
+
+REFRESH_EVENT_COLUMNS = "e.id, e.profile_id, e.name, e.channel, e.type, e.source, e.timestamp, e.properties"
+
+
+def _fresh_sql(traits, *, now: datetime, profile_ids=None) -> tuple[list[tuple[str, _Sql]], _Sql]:
+    """The CTEs and the SELECT of trait_id, profile_id, value_number, value_text, value_time of every live profile
+    with a value. A refresh reads the profiles' events once (CTE ``ev``, through the profile index) for every
+    trait; RFM traits of one definition share one scores CTE."""
+    ctes: list[tuple[str, _Sql]] = []
+    source = EVENT_TABLE
+    if profile_ids is not None:
+        ctes.append(("ev", _Sql().add(f"SELECT {REFRESH_EVENT_COLUMNS} FROM {EVENT_TABLE} e WHERE e.profile_id IN "
+                                      f"(SELECT p.id FROM {PROFILE_TABLE} p WHERE p.merged_into_id IS NULL AND ")
+                     .extend(_profiles_clause("p.id", profile_ids)).add(")")))
+        source = "ev"  # live profiles only: no per-trait check below
+    scores: dict[str, str] = {}
+    fresh = _Sql()
+    for trait in traits:
+        where = _events_where(trait, now=now)
+        if trait.aggregation == Aggregation.RFM:
+            bounds = _rfm_bounds_params(trait)
+            if bounds is None:  # before its first cut: no values
+                continue
+            signature = _rfm_signature(trait)
+            if signature not in scores:
+                scores[signature] = f"rfm{len(scores)}"
+                ctes.append((scores[signature], _rfm_scores_sql(trait, where, bounds, source)))
+            inner = _rfm_pick_sql(trait, scores[signature])
+        else:
+            inner = _aggregate_sql(trait, where, source)
+        fresh.add(" UNION ALL " if fresh.parts else "")
+        fresh.add(f"SELECT {int(trait.pk)} AS trait_id, agg.profile_id, {_columns(trait, 'agg.v')} FROM (")
+        fresh.extend(inner).add(") agg WHERE agg.v IS NOT NULL")
+        if source == EVENT_TABLE:
+            fresh.add(f" AND EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.id = agg.profile_id AND "
+                      "p.merged_into_id IS NULL)")
+    if not fresh.parts:  # nothing computable: no values
+        fresh.add(f"SELECT 0 AS trait_id, 0 AS profile_id, {_typed_null('number')} AS value_number, "
+                  f"{_typed_null('text')} AS value_text, {_typed_null('time')} AS value_time WHERE 1 = 0")
+    return ctes, fresh
+
+
+def _with(ctes: list[tuple[str, _Sql]], *, more: bool = False) -> _Sql:
+    """WITH name AS (MATERIALIZED on PostgreSQL) (...), ...; ``more``: further CTEs follow."""
+    out = _Sql()
+    for index, (name, sql) in enumerate(ctes):
+        out.add("WITH " if index == 0 else ", ").add(f"{name} AS {'MATERIALIZED ' if _postgres() else ''}(")
+        out.extend(sql).add(")")
+    if ctes:
+        out.add(", " if more else " ")
+    elif more:
+        out.add("WITH ")
+    return out
+
+
+def _sqlite_changes(cursor) -> int:
+    """Rows the last statement wrote (sqlite3's rowcount is -1 for a statement that starts with WITH)."""
+    cursor.execute("SELECT changes()")
+    return cursor.fetchone()[0]
 
 
 def _apply(traits, *, now: datetime, profile_ids=None) -> tuple[int, int]:
     """Upsert the fresh values of ``traits`` (for ``profile_ids``, or everyone) and delete the rows of profiles
     that have none. Returns (written, deleted)."""
-    parts = [(trait, _fresh_sql(trait, now=now, profile_ids=profile_ids)) for trait in traits]
-    trait_ids = ", ".join(str(int(trait.pk)) for trait, _ in parts)
-    fresh = _Sql()
-    for index, (_trait, sql) in enumerate(item for item in parts if item[1] is not None):
-        fresh.add(" UNION ALL " if index else "").extend(sql)
-    if not fresh.parts:  # nothing computable (RFM before its first boundaries): no values
-        fresh.add(f"SELECT {int(parts[0][0].pk)} AS trait_id, 0 AS profile_id, {_typed_null('number')} AS "
-                  f"value_number, {_typed_null('text')} AS value_text, {_typed_null('time')} AS value_time "
-                  "WHERE 1 = 0")
+    ctes, fresh = _fresh_sql(traits, now=now, profile_ids=profile_ids)
+    trait_ids = ", ".join(str(int(trait.pk)) for trait in traits)
     scope = _Sql().add(f"cv.trait_id IN ({trait_ids})")
     if profile_ids is not None:
         scope.add(" AND ").extend(_profiles_clause("cv.profile_id", profile_ids))
@@ -542,7 +590,7 @@ def _apply(traits, *, now: datetime, profile_ids=None) -> tuple[int, int]:
         if _postgres():
             upsert += ("(cv.value_number, cv.value_text, cv.value_time) IS DISTINCT FROM "
                        "(excluded.value_number, excluded.value_text, excluded.value_time)")
-            sql = (_Sql().add("WITH fresh AS MATERIALIZED (").extend(fresh)
+            sql = (_with(ctes, more=True).add("fresh AS MATERIALIZED (").extend(fresh)
                    .add(f"), gone AS (DELETE FROM {VALUE_TABLE} cv WHERE ").extend(scope)
                    .add(" AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.trait_id = cv.trait_id AND "
                         "f.profile_id = cv.profile_id) RETURNING 1), ")
@@ -554,16 +602,16 @@ def _apply(traits, *, now: datetime, profile_ids=None) -> tuple[int, int]:
             return written, deleted
         upsert += ("cv.value_number IS NOT excluded.value_number OR cv.value_text IS NOT excluded.value_text "
                    "OR cv.value_time IS NOT excluded.value_time")
-        insert = (_Sql().add(f"INSERT INTO {VALUE_TABLE} AS cv ({columns}, computed_at) SELECT {columns}, %s FROM (",
-                             _db_time(now))
+        insert = (_with(ctes).add(f"INSERT INTO {VALUE_TABLE} AS cv ({columns}, computed_at) SELECT {columns}, %s "
+                                  "FROM (", _db_time(now))
                   .extend(fresh).add(f") fresh WHERE 1 ORDER BY trait_id, profile_id {upsert}"))
         cursor.execute(insert.sql, insert.params)
-        written = max(cursor.rowcount, 0)
-        delete = (_Sql().add(f"DELETE FROM {VALUE_TABLE} AS cv WHERE ").extend(scope)
+        written = _sqlite_changes(cursor)
+        delete = (_with(ctes).add(f"DELETE FROM {VALUE_TABLE} AS cv WHERE ").extend(scope)
                   .add(" AND (cv.trait_id, cv.profile_id) NOT IN (SELECT trait_id, profile_id FROM (")
                   .extend(fresh).add(") fresh)"))
         cursor.execute(delete.sql, delete.params)
-        return written, max(cursor.rowcount, 0)
+        return written, _sqlite_changes(cursor)
 
 
 # --- RFM boundaries ------------------------------------------------------------------------------------------------
@@ -640,7 +688,7 @@ def rfm_boundaries_compute(*, trait: ComputedTrait, now: datetime | None = None,
     matching event: ntile on PostgreSQL, positions (the plain path) elsewhere; both cut the same rows."""
     now = now or timezone.now()
     where = _events_where(trait, now=now)
-    measures = (_Sql().add("SELECT x.r, x.f, x.m FROM (").extend(_rfm_measures_sql(trait, where))
+    measures = (_Sql().add("SELECT x.r, x.f, x.m FROM (").extend(_rfm_measures_sql(trait, where, EVENT_TABLE))
                 .add(f") x WHERE EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.id = x.profile_id AND "
                      "p.merged_into_id IS NULL)"))
     method = method or ("ntile" if _postgres() else "plain")
@@ -729,8 +777,9 @@ def computed_trait_create(*, key: str, name: str, description: str = "", enabled
     """A new computed trait; its values are computed by a full recompute enqueued on commit. Raises
     ComputedTraitInvalid naming each wrong field (the key too when it is taken)."""
     errors = {}
-    if not isinstance(key, str) or not SLUG.match(key):
-        errors["key"] = ["A key of lowercase letters, digits, _ and - (at most 64), such as lifetime_value."]
+    if not isinstance(key, str) or not SLUG.match(key) or key in RESERVED_KEYS:
+        errors["key"] = ["A key of lowercase letters, digits, _ and - (at most 64), such as lifetime_value; not "
+                         f"{' or '.join(RESERVED_KEYS)}."]
     try:
         data = computed_trait_definition_check(definition)
     except ComputedTraitInvalid as error:
@@ -751,7 +800,7 @@ def computed_trait_update(*, trait: ComputedTrait, **fields) -> ComputedTrait:
     """Change a trait. A changed definition (or switching it on) enqueues a full recompute on commit; switching it
     off deletes its values (they would no longer be kept current). The key of a stock trait stays."""
     if "key" in fields and fields["key"] != trait.key:
-        if not isinstance(fields["key"], str) or not SLUG.match(fields["key"]):
+        if not isinstance(fields["key"], str) or not SLUG.match(fields["key"]) or fields["key"] in RESERVED_KEYS:
             raise ComputedTraitInvalid({"key": ["A key of lowercase letters, digits, _ and - (at most 64)."]})
         if trait.stock:
             raise ComputedTraitInvalid({"key": ["The key of a stock trait is fixed (segments refer to it)."]})
