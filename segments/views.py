@@ -382,7 +382,7 @@ class QuickSegmentView(CDPPageView):
 
 def _quick_name(filterset) -> str:
     search = filterset.data.get("q") if filterset.is_bound else ""
-    return f"Profiles matching “{search}”" if search else "Profiles from the list"
+    return f"Profiles matching {search}" if search else "Profiles from the list"
 
 
 def register_profile_list_actions() -> None:
