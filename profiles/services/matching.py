@@ -447,7 +447,11 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
     from profiles.services.merges import MergePair, MergeRefused, profiles_merge_batch
 
     scored.sort(key=lambda s: (-s.weight, s.a, s.b))
+    # Each pair goes to the batch as (older, newer) of the profiles it joins with the batch's earlier pairs merged
+    # (``root``: as if they all succeed, so a batch merges what one merge after the other would); a refusal sets
+    # ``root`` back to the merges that were made (``made``).
     root: dict[int, int] = {}
+    made: dict[int, int] = {}
 
     def find(pk: int) -> int:
         path = []
@@ -464,22 +468,26 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
     done = 0
 
     def flush() -> None:
-        nonlocal done
+        nonlocal done, root
         outcomes = profiles_merge_batch(pairs=[
             MergePair(winner, loser, "match", rule.name, item.score,
                       {"profiles": [item.a, item.b], "weight": item.weight, "fields": item.evidence})
             for item, (winner, loser) in batch], actor=actor)
+        refused = False
         for (_item, pair), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, MergeRefused):
                 result.refused += 1
                 decided.add(pair)
+                refused = True
             elif outcome is not None:
-                root[outcome.loser_id] = outcome.winner_id
+                made[outcome.loser_id] = outcome.winner_id
                 winners.add(outcome.winner_id)
                 winners.discard(outcome.loser_id)
                 result.auto_merged += 1
                 result.merges.append(outcome.pk)
                 result.merged_away.append(outcome.loser_id)
+        if refused:
+            root = dict(made)
         done += len(batch)
         batch.clear()
         if progress:
@@ -501,6 +509,7 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
             result.skipped_decided += 1
             continue
         batch.append((item, pair))
+        root[pair[1]] = pair[0]
         if len(batch) >= MERGE_BATCH:
             flush()
     if batch:
@@ -521,7 +530,7 @@ def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: s
         result.candidates += _candidates_upsert(final, rule)
         result.sent_to_review += len(final)
     # Pending review pairs of merged-away profiles are moot: their winners are matched again.
-    gone = sorted(root)
+    gone = sorted(made)
     for start in range(0, len(gone), 5000):
         chunk = gone[start:start + 5000]
         MatchCandidate.objects.filter(Q(profile_a_id__in=chunk) | Q(profile_b_id__in=chunk),

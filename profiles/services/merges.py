@@ -572,7 +572,7 @@ def _lineage_merge(accepted: list[tuple[int, int]], final: dict[int, int], moved
             ["seen_count", "first_observed_at", "observed_at"], batch_size=500)
     lineage: dict[int, dict[str, list[dict]]] = {}
     for winner, rows_by_key in survivors.items():
-        for row in rows_by_key.values():
+        for row in sorted(rows_by_key.values(), key=lambda r: r["id"]):  # id order: ties go the same way every time
             lineage.setdefault(winner, {}).setdefault(row["name"], []).append(row)
     return lineage
 

@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ConsentRecord
@@ -326,3 +327,42 @@ def test_a_refusal_in_a_batch_is_logged_once_per_pair_and_rule():
         [outcome] = profiles_merge_batch(pairs=[MergePair(a.pk, b.pk, "identity")])
         assert isinstance(outcome, MergeRefused)
     assert MergeRefusal.objects.count() == 1 and not Merge.objects.exists()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_unify_full_merges_the_same_in_batches_as_one_pair_at_a_time(monkeypatch):
+    """The full run hands its merges over MERGE_BATCH pairs at a time: batches of one and one batch for
+    everything end in the same profiles, journal and review queue."""
+    from profiles.services import matching
+    from tests.profiles.test_unify import _synthetic_people
+
+    matching.match_rules_install()
+    observations, same, _different = _synthetic_people(120)
+    for start in range(0, len(observations), 50):
+        observations_apply(observations=observations[start:start + 50])
+
+    def run(batch_size):
+        monkeypatch.setattr(matching, "MERGE_BATCH", batch_size)
+        try:
+            with transaction.atomic():
+                result = matching.unify_full()
+                out = (result.auto_merged, result.refused, result.sent_to_review,
+                       sorted(Profile.objects.values_list("pk", "merged_into_id", "traits", "trait_sources")),
+                       # One at a time a chain (c into b, b into a) is journaled as it happened; a batch
+                       # journals c straight into a. Both end in the same live profile.
+                       sorted((m.loser_id, live_profile_id(m.winner_id), m.rule, m.score, str(m.evidence))
+                              for m in Merge.objects.all()),
+                       sorted(Identity.objects.values_list("pk", "profile_id")),
+                       sorted(TraitValue.objects.values_list("profile_id", "name", "source", "value_hash",
+                                                             "seen_count")),
+                       sorted(MatchCandidate.objects.values_list("profile_a_id", "profile_b_id", "status")))
+                raise _RolledBack
+        except _RolledBack:
+            return out
+
+    one_by_one, batched = run(1), run(2000)
+    assert one_by_one[0] > 0.8 * len(same)
+    assert one_by_one == batched
