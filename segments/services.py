@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -155,38 +155,54 @@ def segments_refresh_all() -> list[dict]:
 
 def memberships_recheck(*, profile_ids) -> dict:
     """Re-check changed profiles against every dynamic segment (the real-time path of ``profile_changed``).
-    Each segment's rules are evaluated for just these profiles (correlated subqueries reading only their rows);
-    nothing is written when nothing changed. Merged-away or deleted profiles leave their segments."""
+    One query evaluates every segment's rules (correlated subqueries reading only these profiles' rows) and
+    their open stays; nothing is written when nothing changed. Segments that refer to a segment whose
+    membership just changed are evaluated again after it. Merged-away profiles leave their segments."""
     ids = sorted({int(pk) for pk in profile_ids})
     totals = {"profiles": len(ids), "entered": 0, "exited": 0}
-    if not ids:
+    segments = selectors.dynamic_segments_in_order() if ids else []
+    if not segments:
         return totals
-    segments = selectors.dynamic_segments_in_order()
     now = timezone.now()
     for start in range(0, len(ids), RECHECK_CHUNK):
         chunk = ids[start:start + RECHECK_CHUNK]
-        with transaction.atomic():
-            for segment in segments:
-                matching = rule_tree.profiles_matching(segment.rules, correlated=True, now=now).filter(pk__in=chunk)
-                matched = set(matching.values_list("pk", flat=True))
-                current = set(Membership.objects.filter(segment=segment, profile_id__in=chunk, exited_at__isnull=True)
-                              .values_list("profile_id", flat=True))
+        pending = segments
+        while pending:
+            changed_slugs = set()
+            for segment, matched, current in _evaluate(pending, chunk, now):
                 if matched == current:
                     continue
-                exited = _close(segment.pk, sorted(current - matched), now) if current - matched else []
-                entered = []
-                if matched - current:
-                    sql, params = (Profile.objects.filter(pk__in=sorted(matched - current)).order_by().values("id")
-                                   .query.sql_with_params())
-                    entered = _enter(segment.pk, sql, params, now)
-                if entered or exited:
-                    Segment.objects.filter(pk=segment.pk).update(size=F("size") + len(entered) - len(exited))
-                    size = Segment.objects.values_list("size", flat=True).get(pk=segment.pk)
-                    _record_size(segment.pk, size=size, entered=len(entered), exited=len(exited))
-                    memberships_changed_on_commit(segment.pk, entered=entered, exited=exited)
-                    totals["entered"] += len(entered)
-                    totals["exited"] += len(exited)
+                with transaction.atomic():
+                    exited = _close(segment.pk, sorted(current - matched), now) if current - matched else []
+                    entered = []
+                    if matched - current:
+                        sql, params = (Profile.objects.filter(pk__in=sorted(matched - current)).order_by()
+                                       .values("id").query.sql_with_params())
+                        entered = _enter(segment.pk, sql, params, now)
+                    if entered or exited:
+                        Segment.objects.filter(pk=segment.pk).update(size=F("size") + len(entered) - len(exited))
+                        size = Segment.objects.values_list("size", flat=True).get(pk=segment.pk)
+                        _record_size(segment.pk, size=size, entered=len(entered), exited=len(exited))
+                        memberships_changed_on_commit(segment.pk, entered=entered, exited=exited)
+                        changed_slugs.add(segment.slug)
+                totals["entered"] += len(entered)
+                totals["exited"] += len(exited)
+            # Segments built on a segment that just changed see its new membership in another pass.
+            pending = [s for s in segments if changed_slugs & set(rule_tree.referenced_segments(s.rules))]
     return totals
+
+
+def _evaluate(segments, profile_ids: list[int], now) -> list[tuple[Segment, set, set]]:
+    """For each segment: which of these profiles meet its rules now, and which have an open stay. One query."""
+    columns = {}
+    for segment in segments:
+        meets = Q(merged_into__isnull=True) & rule_tree.rules_compile(segment.rules, correlated=True, now=now)
+        columns[f"m{segment.pk}"] = ExpressionWrapper(meets, output_field=BooleanField())
+        columns[f"c{segment.pk}"] = Exists(Membership.objects.filter(segment_id=segment.pk, profile=OuterRef("pk"),
+                                                                    exited_at__isnull=True))
+    rows = list(Profile.objects.filter(pk__in=profile_ids).order_by().values("pk", **columns))
+    return [(segment, {row["pk"] for row in rows if row[f"m{segment.pk}"]},
+             {row["pk"] for row in rows if row[f"c{segment.pk}"]}) for segment in segments]
 
 
 @transaction.atomic

@@ -161,3 +161,18 @@ def test_erasure_removes_memberships_and_keeps_the_size_true(db, django_capture_
     assert services.personal_data_erase(anna) == 1
     segment.refresh_from_db()
     assert segment.size == 0 and not Membership.objects.exists()
+
+
+def test_a_segment_built_on_another_follows_it_in_the_same_recheck(db, django_capture_on_commit_callbacks):
+    cleo = shopper("cleo@example.de", traits={"country": "DE"}, events=[("Product Viewed", 5, {})])
+    shopper("long.ago@example.de", traits={"country": "DE"}, events=[("Order Completed", 24 * 90, {})])
+    with django_capture_on_commit_callbacks(execute=True):
+        buyers = services.segment_create(name="Recent German buyers", rules=RECENT_BUYERS)
+        loyal = services.segment_create(name="Buyers on the web", rules={"type": "group", "op": "and", "children": [
+            {"type": "segment", "segment": buyers.slug, "op": "member"},
+            {"type": "event", "event": "Product Viewed", "op": "performed"}]})
+    assert not loyal.memberships.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        order("cleo@example.de", "order-1")
+    assert list(selectors.segment_members(segment=buyers)) == [cleo]
+    assert list(selectors.segment_members(segment=loyal)) == [cleo]
