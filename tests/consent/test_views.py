@@ -118,3 +118,4 @@ def test_the_privacy_dashboard(client, officer, person, purposes):
     no_inline_code(html)
     assert "Open requests" in html and "Objection (Art. 21)" in html and "consent-rates-data" in html
     assert "Suppressed identifiers" in html and "Retention runs" in html
+    assert re.search(r"<title>[^<]*Privacy[^<]*</title>", html)
