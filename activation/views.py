@@ -118,7 +118,8 @@ class DestinationCreateView(CDPPageView):
         destination = self.get_destination()
         if destination is not None:
             return destination.kind
-        form = KindForm(self.request.POST or self.request.GET or {"kind": Destination.Kind.WEBHOOK})
+        form = KindForm({"kind": self.request.GET.get("kind") or self.request.POST.get("kind")
+                         or Destination.Kind.WEBHOOK})
         return form.cleaned_data["kind"] if form.is_valid() else Destination.Kind.WEBHOOK
 
     def get_context_data(self, **kwargs):

@@ -94,9 +94,8 @@ def config_clean(kind: str, config: dict, secrets: dict | None = None, *,
             errors[f"config.{spec.name}"] = [error]
         else:
             clean[spec.name] = value
-    if not errors:
-        for name, messages in module.config_check(clean, kept).items():
-            errors[f"config.{name}"] = messages
+    for name, messages in module.config_check(clean, kept).items():
+        errors.setdefault(f"config.{name}", messages)
     if errors:
         raise ConfigInvalid(errors)
     return clean, kept, made
