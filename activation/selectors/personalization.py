@@ -138,7 +138,7 @@ def _flags(purposes: list[str]) -> dict:
 
 def _profile_rows(queryset, purposes: list[str], *extra) -> list[dict]:
     flags = _flags(purposes)
-    return list(queryset.annotate(**flags).values("pk", "merged_into_id", "traits", *flags, *extra))
+    return list(queryset.order_by().annotate(**flags).values("pk", "merged_into_id", "traits", *flags, *extra))
 
 
 def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict | None:

@@ -37,7 +37,8 @@ ROLES: dict[str, dict] = {
         ],
     },
     SERVICE: {
-        "description": "The call center: sees profiles unmasked, adds notes and interactions, records consent.",
+        "description": "The call center: sees profiles unmasked, adds notes and interactions, records consent, "
+                       "reads the personalization API (the offer for the caller).",
         "permissions": [
             "core.view_pii",
             "profiles.view_*",
@@ -45,6 +46,7 @@ ROLES: dict[str, dict] = {
             "consent.view_*",
             "consent.add_consentrecord",
             "segments.view_segment",
+            "activation.personalize",
         ],
     },
     PRIVACY: {
