@@ -47,7 +47,7 @@ def retry_delay(attempts: int) -> float:
 
 @transaction.atomic
 def _claim(delivery_id: int) -> Delivery | None:
-    delivery = (Delivery.objects.select_for_update().select_related("destination", "activation")
+    delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("destination", "activation")
                 .filter(pk=delivery_id).first())
     if delivery is None or delivery.status in (Delivery.Status.DELIVERED, Delivery.Status.DEAD):
         return None
