@@ -97,9 +97,8 @@ def _content(destination, batch: Batch) -> bytes:
     if destination.config.get("format") == "jsonl":
         return "".join(json.dumps({"change": item.change, "profile_id": item.profile_id, **item.payload},
                                   sort_keys=True, default=str) + "\n" for item in batch.items).encode()
-    columns: list[str] = []
-    for item in batch.items:
-        columns.extend(key for key in item.payload if key not in columns)
+    # Sorted: the mapping is stored as jsonb on PostgreSQL, which keeps no key order.
+    columns = sorted({key for item in batch.items for key in item.payload})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["change", "profile_id", *columns], extrasaction="ignore")
     writer.writeheader()

@@ -170,8 +170,8 @@ def test_a_file_export_writes_one_file_per_batch_named_by_its_key(
     assert str(delivery.idempotency_key) in written.name
     text = written.read_text()
     if file_format == "csv":
-        assert text.splitlines()[0] == "change,profile_id,email,first_name,customer"
-        assert "added," in text and "ann@example.com,Ann" in text
+        assert text.splitlines()[0] == "change,profile_id,customer,email,first_name"
+        assert "added," in text and f"{two_vips[0].pk},ann@example.com,Ann" in text
     else:
         rows = [json.loads(line) for line in text.splitlines()]
         assert sorted(r["email"] for r in rows) == ["ann@example.com", "bob@example.com"]
