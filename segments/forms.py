@@ -69,6 +69,7 @@ CONSENT_OPS = [("granted", "has granted"), ("not_granted", "has not granted")]
 SEGMENT_OPS = [("member", "is in"), ("not_member", "is not in")]
 ACTIONS = {"add", "group", "remove", "where", "save", "refresh", "preview"}
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def empty_condition() -> dict:
@@ -282,6 +283,8 @@ class _Builder:
         slot = path_join(path, key)
         self.slots.add(slot)
         value = "" if value is None else value
+        if kind == "date" and value and not _DAY_RE.match(str(value)):
+            kind = "text"  # a date-time (from the API) stays as typed; a date input would drop it
         if choose:
             options = _with_current(options, value)
         name = path_join(PREFIX, slot)

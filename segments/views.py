@@ -111,10 +111,8 @@ class SegmentCreateView(CDPPageView):
         else:
             form = SegmentForm(editing=editing, initial={key: request.POST.get(key, "")
                                                          for key in ("name", "description", "kind")})
-        # Once saving was tried, what is missing is shown too, until the segment is saved.
-        checked = verb == "save" or bool(request.POST.get("checked"))
-        context = self.builder_context(form=form, rules=rules, errors=errors, choices=choices, checked=checked)
-        context["saving"] = verb == "save"
+        context = self.builder_context(form=form, rules=rules, errors=errors, choices=choices,
+                                       saving=verb == "save", checked=bool(request.POST.get("checked")))
         if not request.htmx and not errors:
             # Without JavaScript the page counts (and previews) on each submit; htmx loads these by themselves.
             context["estimate"] = selectors.segment_estimate(rules=rules)
@@ -134,9 +132,13 @@ class SegmentCreateView(CDPPageView):
         self.segment.refresh_from_db()
         return self.segment
 
-    def builder_context(self, *, form, rules, errors=None, choices=None, checked: bool = False) -> dict:
+    def builder_context(self, *, form, rules, errors=None, choices=None, saving: bool = False,
+                        checked: bool = False) -> dict:
+        """``checked``: saving was tried before; from then on what is missing shows too, until the segment is
+        saved."""
         choices = choices or BuilderChoices(segment=self.segment)
-        return {"segment": self.segment, "form": form, "rules": rules, "checked": checked,
+        checked = checked or saving
+        return {"segment": self.segment, "form": form, "rules": rules, "saving": saving, "checked": checked,
                 "tree": builder_nodes(rules, choices=choices, errors=errors, show_missing=checked),
                 "rule_errors": errors or {}, "preview_limit": PREVIEW_LIMIT}
 
@@ -305,7 +307,7 @@ class SegmentExplainView(CDPPageView):
                          object_id=profile.pk, profile_id=profile.pk,
                          summary=f"Viewed why the profile is in segment {segment.slug}", request=self.request)
             context.update(profile=profile, explanation=explanation,
-                           is_member=segment.memberships.filter(profile=profile, exited_at__isnull=True).exists())
+                           is_member=selectors.membership_current(segment=segment, profile=profile) is not None)
         return context
 
 

@@ -4,13 +4,16 @@ member, refresh, delete) and the quick segment from the profile list, for each r
 
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
 
 from cdp.core.models import AuditEntry
+from consent.services import purposes_install
 from profiles.filters import ProfileFilter
 from profiles.models import Profile
+from profiles.services import computed_traits_install
 from segments.models import Membership, Segment
 from segments.services import segment_create, segment_refresh
 from tests.core.test_ui_shell import audit_page
@@ -67,6 +70,41 @@ def builder_post(**fields) -> dict:
         data["action"] = action
     data.update({f"rules.{key}": value for key, value in fields.items()})
     return data
+
+
+class FormFields(HTMLParser):
+    """What a browser would submit from the page's builder form (no button): inputs and selected options."""
+
+    def __init__(self):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self.select: str | None = None
+        self.in_form = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("id") == "builder":
+            self.in_form = True
+        if not self.in_form:
+            return
+        if tag == "input" and attrs.get("type") not in ("submit", "button") and attrs.get("name"):
+            self.data[attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select":
+            self.select = attrs["name"]
+        elif tag == "option" and self.select and "selected" in attrs:
+            self.data[self.select] = attrs.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self.select = None
+        if tag == "form":
+            self.in_form = False
+
+
+def form_fields(html: str) -> dict[str, str]:
+    parser = FormFields()
+    parser.feed(html)
+    return parser.data
 
 
 def errors_at(html: str, element_id: str) -> list[str]:
@@ -275,6 +313,37 @@ def test_edit_shows_the_tree_and_saves_the_change(login_as, people, django_captu
     assert segment.rules["children"][0] == {"type": "trait", "trait": "country", "op": "in", "value": ["AT", "CH"]}
     assert list(Membership.objects.filter(segment=segment, exited_at__isnull=True)
                 .values_list("profile_id", flat=True)) == [people["ben"].pk]
+
+
+def test_every_condition_type_survives_a_round_trip_through_the_form(login_as, people):
+    """The form holds the tree: what the edit page shows, submitted unchanged, saves the same tree."""
+    [purpose, *_] = purposes_install()
+    computed_traits_install()
+    base = refreshed("Germans", germans())
+    rules = {"type": "group", "op": "or", "children": [
+        {"type": "trait", "trait": "age", "op": "between", "value": [18, 40]},
+        {"type": "trait", "trait": "country", "op": "in", "value": ["DE", "AT"]},
+        {"type": "trait", "trait": "first_name", "op": "exists"},
+        {"type": "computed", "trait": "lifetime_value", "op": "gte", "value": 100},
+        {"type": "identity", "identity_type": "email", "op": "not_exists"},
+        {"type": "group", "op": "not", "children": [
+            {"type": "event", "event": "Order Completed", "op": "at_most", "count": 3, "after": "2026-01-01",
+             "before": "2026-06-30", "where": [{"property": "revenue", "op": "gt", "value": 50}]},
+            {"type": "event", "event": "Product Added", "op": "performed", "within_days": 7, "where": []},
+        ]},
+        {"type": "sequence", "op": "not_followed_by", "within_hours": 24, "first_within_days": 7,
+         "first": {"event": "Product Added", "where": [{"property": "sku", "op": "equals", "value": "B"}]},
+         "then": {"event": "Order Completed", "where": []}},
+        {"type": "consent", "purpose": purpose.key, "op": "granted"},
+        {"type": "segment", "segment": base.slug, "op": "not_member"},
+    ]}
+    segment = refreshed("Everything", rules)
+    client = login_as("Marketing")
+    fields = form_fields(client.get(reverse("segments:edit", args=[segment.pk])).content.decode())
+    response = client.post(reverse("segments:edit", args=[segment.pk]), {**fields, "action": "save"})
+    assert response.status_code == 302, errors_at(response.content.decode(), "n-root")
+    segment.refresh_from_db()
+    assert segment.rules == rules
 
 
 def test_a_segment_cannot_refer_to_itself(login_as, people):
