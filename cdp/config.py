@@ -181,4 +181,5 @@ def read_environment(base_dir: Path) -> dict:
         "hsts_preload": env_bool("SECURE_HSTS_PRELOAD", False),
         "log_level": log_level,
         "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
+        "suppression_key": env_str("CDP_SUPPRESSION_KEY", ""),
     }

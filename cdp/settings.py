@@ -228,3 +228,5 @@ LOGGING = {
 }
 
 DEFAULT_FROM_EMAIL = ENV["default_from_email"]
+# The key of the erasure suppression list's hashes (consent.suppression); empty: derived from SECRET_KEY.
+CDP_SUPPRESSION_KEY = ENV["suppression_key"]

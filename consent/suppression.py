@@ -8,7 +8,6 @@ production).
 
 import hashlib
 import hmac
-import os
 from functools import cache
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from profiles.search import identifier_candidates
 
 @cache
 def _key() -> bytes:
-    configured = os.environ.get("CDP_SUPPRESSION_KEY", "")
+    configured = settings.CDP_SUPPRESSION_KEY
     if configured:
         return configured.encode()
     return hmac.new(settings.SECRET_KEY.encode(), b"cdp.consent.suppression", hashlib.sha256).digest()
