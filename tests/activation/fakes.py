@@ -41,6 +41,7 @@ class Receiver:
     repeats: list[Received] = field(default_factory=list)
     answers: list[tuple[int, float]] = field(default_factory=list)
     accepted_keys: set = field(default_factory=set)
+    body: bytes = b'{"ok": true}'  # what a 2xx answer carries
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -70,7 +71,7 @@ class Receiver:
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")
-            out = b'{"ok": true}' if status < 400 else b'{"error": "refused by the fake"}'
+            out = self.body if status < 400 else b'{"error": "refused by the fake"}'
             handler.send_header("Content-Length", str(len(out)))
             handler.end_headers()
             handler.wfile.write(out)

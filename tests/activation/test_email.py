@@ -127,3 +127,21 @@ def test_a_brevo_contact_list_is_kept_and_an_erasure_deletes_the_contact(
     forget = Delivery.objects.get(action=Delivery.Action.FORGET)
     assert forget.status == Delivery.Status.DELIVERED
     assert list(forget.items.values_list("profile_id", "payload")) == [(None, {})]  # nothing of Ann is left
+
+
+@pytest.mark.django_db
+def test_mail_through_an_esp_goes_through_anymail_with_the_api_key(receiver, make_person, vips, make_activation,
+                                                                   run_sync):
+    receiver.body = b'{"messageId": "<201@smtp-relay.brevo.com>"}'
+    brevo = services.destination_create(name="Brevo mail", kind="email", config={
+        "provider": "brevo", "from_email": "news@shop.example", "api_url": receiver.url + "/v3/"},
+        secrets={"api_key": "xkeysib-secret"}).destination
+    make_person("ann@example.com", first_name="Ann", code="BACK10")
+    segment_refresh(segment=vips)
+    sync = run_sync(make_activation(brevo, mapping=MAPPING, options=MAIL))
+
+    assert sync.status == Sync.Status.SUCCEEDED
+    (request,) = receiver.requests
+    assert request.path == "/v3/smtp/email" and request.headers["api-key"] == "xkeysib-secret"
+    assert request.json["to"] == [{"email": "ann@example.com"}] and request.json["subject"] == "Hello Ann"
+    assert "your code is BACK10" in request.json["textContent"]
