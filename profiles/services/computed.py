@@ -729,21 +729,27 @@ def computed_trait_recompute(*, trait: ComputedTrait) -> int:
     """The full population of one trait: one statement (RFM: the boundaries first). Progress shows on the trait:
     ``run_started_at`` is committed first, ``last_run_at``/``last_run_rows``/``last_run_seconds`` at the end.
     Returns the number of profiles with a value."""
-    started = timezone.now()
+    started, previous = timezone.now(), trait.run_started_at
     ComputedTrait.objects.filter(pk=trait.pk).update(run_started_at=started)
     trait.run_started_at = started
     begin = clock.monotonic()
-    with transaction.atomic():
-        if not trait.enabled:
-            ComputedValue.objects.filter(trait=trait).delete()
-        else:
-            if trait.aggregation == Aggregation.RFM:
-                _rfm_boundaries_store(trait, now=started)
-            _apply([trait], now=started)
-        rows = ComputedValue.objects.filter(trait=trait).count()
-        finished = {"last_run_at": timezone.now(), "last_run_rows": rows,
-                    "last_run_seconds": round(clock.monotonic() - begin, 3)}
-        ComputedTrait.objects.filter(pk=trait.pk).update(**finished)
+    try:
+        with transaction.atomic():
+            if not trait.enabled:
+                ComputedValue.objects.filter(trait=trait).delete()
+            else:
+                if trait.aggregation == Aggregation.RFM:
+                    _rfm_boundaries_store(trait, now=started)
+                _apply([trait], now=started)
+            rows = ComputedValue.objects.filter(trait=trait).count()
+            finished = {"last_run_at": timezone.now(), "last_run_rows": rows,
+                        "last_run_seconds": round(clock.monotonic() - begin, 3)}
+            ComputedTrait.objects.filter(pk=trait.pk).update(**finished)
+    except Exception:
+        # The run failed (the task's retry or the log says why): it is not shown as running any more.
+        ComputedTrait.objects.filter(pk=trait.pk, run_started_at=started).update(run_started_at=previous)
+        trait.run_started_at = previous
+        raise
     for name, value in finished.items():
         setattr(trait, name, value)
     return rows

@@ -351,3 +351,32 @@ def test_create_checks_the_key():
 def test_window_dates_are_kept_as_days():
     data = computed_trait_definition_check({"aggregation": "count", "window_start": "2026-01-01"})
     assert data["window_start"] == date(2026, 1, 1) and data["value_type"] == "number"
+
+
+def test_refresh_never_sends_profile_changed(customers, django_capture_on_commit_callbacks):
+    from profiles.signals import profile_changed
+
+    sent = []
+
+    def receiver(sender, profile_ids, **kwargs):
+        sent.append(profile_ids)
+
+    profile_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            computed_values_refresh(profile_ids=[p.pk for p in customers])
+            computed_trait_recompute(trait=ComputedTrait.objects.get(key="order_count"))
+    finally:
+        profile_changed.disconnect(receiver)
+    assert sent == [] and ComputedValue.objects.exists()
+
+
+def test_values_are_exported_and_erased_with_the_person(customers):
+    from profiles.services import personal_data_erase, personal_data_export
+
+    anna = customers[0]
+    computed_values_refresh(profile_ids=[anna.pk])
+    exported = personal_data_export(anna)["computed"]
+    assert exported["order_count"] == 3 and exported["days_since_last_order"] == 2
+    personal_data_erase(anna)
+    assert not ComputedValue.objects.filter(profile=anna).exists()
