@@ -20,21 +20,22 @@ offers are cached per process for ``OFFERS_CACHE_SECONDS``.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, OuterRef
+from django.db.models import Aggregate, F, OuterRef, Subquery, TextField
 from django.utils import timezone
 
 from activation.models import Offer
 from cdp.core.masking import mask_traits
 from consent.selectors import consent_granted_exists, processing_restricted_exists
-from profiles.models import ComputedValue, Profile
+from profiles.models import ComputedTrait, ComputedValue, Profile
 from profiles.search import identifier_candidates
 from profiles.selectors import profile_resolve
-from segments.models import Membership
+from segments.models import Membership, Segment
 
 # The identifiers the API takes, each the identity type of the same name.
 IDENTIFIER_TYPES = ("anonymous_id", "user_id", "email")
@@ -83,9 +84,10 @@ _offers_cache: tuple[float, list[CachedOffer]] = (0.0, [])
 
 
 def offers_cache_clear() -> None:
-    """Forget the cached offers (this process at once; others within OFFERS_CACHE_SECONDS)."""
-    global _offers_cache
-    _offers_cache = (0.0, [])
+    """Forget the cached offers and shared computed traits (this process at once; others within
+    OFFERS_CACHE_SECONDS)."""
+    global _offers_cache, _computed_cache, _segments_cache
+    _offers_cache, _computed_cache, _segments_cache = (0.0, []), (0.0, {}), (0.0, {})
 
 
 def offers_enabled() -> list[CachedOffer]:
@@ -103,6 +105,23 @@ def offers_enabled() -> list[CachedOffer]:
               .order_by("priority", "id")]
     _offers_cache = (now + OFFERS_CACHE_SECONDS, offers)
     return offers
+
+
+_computed_cache: tuple[float, dict[int, ComputedTrait]] = (0.0, {})
+
+
+def shared_computed_traits_enabled() -> dict[int, ComputedTrait]:
+    """The enabled computed traits on the allow-list by id, cached per process like the offers (a definition
+    rarely changes; its values are read fresh on every call)."""
+    global _computed_cache
+    expires, traits = _computed_cache
+    now = time.monotonic()
+    if expires > now:
+        return traits
+    traits = {trait.pk: trait for trait in ComputedTrait.objects.filter(key__in=shared_computed_traits(),
+                                                                         enabled=True)}
+    _computed_cache = (now + OFFERS_CACHE_SECONDS, traits)
+    return traits
 
 
 def offer_list():
@@ -129,16 +148,53 @@ class Personalization:
                 "offer": self.offer}
 
 
-def _flags(purposes: list[str]) -> dict:
+class _IdList(Aggregate):
+    """The ids of a group as one text, comma-separated: STRING_AGG on PostgreSQL, GROUP_CONCAT on SQLite."""
+
+    function = "GROUP_CONCAT"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="STRING_AGG",
+                           template="%(function)s(%(expressions)s::text, ',')", **extra)
+
+
+def _open_segment_ids():
+    """The ids of the profile's open memberships, as a column of the profile query (one query, both databases)."""
+    stays = (Membership.objects.filter(profile=OuterRef("pk"), exited_at__isnull=True).order_by()
+             .values("profile").annotate(ids=_IdList("segment_id")).values("ids"))
+    return Subquery(stays, output_field=TextField())
+
+
+_segments_cache: tuple[float, dict[int, tuple[str, str]]] = (0.0, {})
+
+
+def _segment_names(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """(slug, name) of segments by id, cached per process; a segment newer than the cache reloads it."""
+    global _segments_cache
+    expires, segments = _segments_cache
+    now = time.monotonic()
+    if expires <= now or not ids <= segments.keys():
+        segments = {pk: (slug, name) for pk, slug, name in Segment.objects.values_list("pk", "slug", "name")}
+        _segments_cache = (now + OFFERS_CACHE_SECONDS, segments)
+    return segments
+
+
+@functools.lru_cache(maxsize=64)
+def _profiles_flagged(purposes: tuple[str, ...]):
+    """Profiles with a column per purpose (granted now, by consent's latest decision) and one for a restriction.
+    Built once per set of purposes: resolving the EXISTS expressions costs more CPU than the query itself. The
+    queryset is never evaluated, only filtered (which clones it)."""
     flags = {f"granted_{i}": consent_granted_exists(purpose_key=key, profile_ref=OuterRef("pk"))
              for i, key in enumerate(purposes)}
     flags["restricted"] = processing_restricted_exists(profile_ref=OuterRef("pk"))
-    return flags
+    flags["segment_ids"] = _open_segment_ids()
+    return Profile.objects.order_by().annotate(**flags), ("pk", "merged_into_id", "traits", *flags)
 
 
-def _profile_rows(queryset, purposes: list[str], *extra) -> list[dict]:
-    flags = _flags(purposes)
-    return list(queryset.order_by().annotate(**flags).values("pk", "merged_into_id", "traits", *flags, *extra))
+def _profile_rows(purposes: list[str], *, expressions: dict | None = None, **lookup) -> list[dict]:
+    queryset, columns = _profiles_flagged(tuple(purposes))
+    return list(queryset.filter(**lookup).values(*columns, **(expressions or {})))
 
 
 def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict | None:
@@ -148,12 +204,12 @@ def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict 
     candidates = identifier_candidates(identity_type, value)
     if not candidates:
         return None
-    rows = _profile_rows(Profile.objects.filter(identities__type=identity_type, identities__value__in=candidates)
-                         .annotate(identity_value=F("identities__value")), purposes, "identity_value")
+    rows = _profile_rows(purposes, expressions={"identity_value": F("identities__value")},
+                         identities__type=identity_type, identities__value__in=candidates)
     rows.sort(key=lambda row: candidates.index(row["identity_value"]))
     if not rows:
-        rows = _profile_rows(Profile.objects.filter(identities__type=identity_type, identities__flagged=True,
-                                                    identities__raw_value__in=candidates), purposes)
+        rows = _profile_rows(purposes, identities__type=identity_type, identities__flagged=True,
+                             identities__raw_value__in=candidates)
     if not rows:
         return None
     row = rows[0]
@@ -161,16 +217,19 @@ def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict 
         live = profile_resolve(profile_id=row["pk"])
         if live is None or live.merged_into_id:
             return None
-        row = _profile_rows(Profile.objects.filter(pk=live.pk), purposes)[0]
+        row = _profile_rows(purposes, pk=live.pk)[0]
     return row
 
 
-def _computed_values(profile_id: int, keys: tuple[str, ...]) -> dict:
-    if not keys:
+def _computed_values(profile_id: int) -> dict:
+    traits = shared_computed_traits_enabled()
+    if not traits:
         return {}
-    values = (ComputedValue.objects.filter(profile_id=profile_id, trait__key__in=keys, trait__enabled=True)
-              .select_related("trait"))
-    return {value.trait.key: value.value for value in values}
+    answer = {}
+    for value in ComputedValue.objects.filter(profile_id=profile_id, trait_id__in=traits):
+        value.trait = traits[value.trait_id]
+        answer[value.trait.key] = value.value
+    return answer
 
 
 def _offer_data(offer: CachedOffer) -> dict:
@@ -196,7 +255,7 @@ def personalization_for_profile(*, profile_id: int, user, now: datetime | None =
     live = profile_resolve(profile_id=profile_id)
     if live is None:
         return Personalization()
-    row = _profile_rows(Profile.objects.filter(pk=live.pk), purposes)[0]
+    row = _profile_rows(purposes, pk=live.pk)[0]
     return _answer(row, purposes, offers, user=user, now=now or timezone.now())
 
 
@@ -206,9 +265,7 @@ def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, 
         answer.restricted = True
         return answer
     granted = {key for i, key in enumerate(purposes) if row[f"granted_{i}"]}
-    memberships = list(Membership.objects.filter(profile_id=row["pk"], exited_at__isnull=True)
-                       .order_by("segment__name").values_list("segment_id", "segment__slug", "segment__name"))
-    member_of = {segment_id for segment_id, _, _ in memberships}
+    member_of = {int(pk) for pk in (row["segment_ids"] or "").split(",") if pk}
     best = next((offer for offer in offers if offer.segment_id in member_of and offer.purpose_key in granted
                  and offer.valid_at(now)), None)
     answer.offer = _offer_data(best) if best else None
@@ -216,6 +273,8 @@ def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, 
         answer.shares = True
         traits = row["traits"] or {}
         answer.traits = mask_traits(user, {name: traits[name] for name in shared_traits() if name in traits})
-        answer.computed = _computed_values(row["pk"], shared_computed_traits())
-        answer.segments = [{"slug": slug, "name": name} for _, slug, name in memberships]
+        answer.computed = _computed_values(row["pk"])
+        names = _segment_names(member_of)
+        answer.segments = sorted(({"slug": names[pk][0], "name": names[pk][1]} for pk in member_of if pk in names),
+                                 key=lambda segment: segment["name"])
     return answer

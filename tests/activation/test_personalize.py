@@ -251,9 +251,9 @@ def test_an_answer_takes_a_few_queries_whatever_the_number_of_offers(world, api_
               "personalization", priority=i + 5)
     client = api_as("Admin")
     get(client, anonymous_id="anon-anna")  # offers cached
-    # token and user (1), the user's permissions (2), profile with consent flags (1), memberships (1),
-    # computed traits (1)
-    with django_assert_max_num_queries(6):
+    # token and user (1), the user's permissions (2), the profile with its consent flags and open memberships (1),
+    # shared computed traits (1)
+    with django_assert_max_num_queries(5):
         assert get(client, anonymous_id="anon-anna").json()["offer"]["name"] == "Offer 0"
 
 
