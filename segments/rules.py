@@ -664,7 +664,7 @@ def rules_describe(node) -> str:
     """A node in words: "country is DE", "Order Completed at least 2 times in the last 30 days"."""
     kind = node.get("type")
     if kind == "group":
-        return {"and": "All of", "or": "Any of", "not": "None of"}.get(node.get("op"), "Group")
+        return {"and": "All of", "or": "Any of", "not": "Not all of"}.get(node.get("op"), "Group")
     if kind == "trait":
         return _condition_words(node.get("trait", "?"), node.get("op"), node.get("value"))
     if kind == "computed":

@@ -215,7 +215,7 @@ def test_explain_shows_which_conditions_a_profile_meets(people):
                                      "matched": True}
     assert by_path["children.1.children.0"]["matched"] is False
     assert by_path["children.1.children.1"]["matched"] is True
-    assert by_path["children.2"]["matched"] is True and by_path["children.2"]["label"] == "None of"
+    assert by_path["children.2"]["matched"] is True and by_path["children.2"]["label"] == "Not all of"
     assert by_path["children.2.children.0"]["matched"] is False
     emil = {entry["path"]: entry["matched"] for entry in rules_explain(tree, people["emil"])}
     assert emil == {"": False, "children.0": False, "children.1": False, "children.1.children.0": False,
