@@ -424,9 +424,13 @@ class ComputedValue(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trait", "profile"], name="computed_value_unique")]
         indexes = [
-            models.Index(fields=["trait", "value_number"], name="computed_value_number"),
-            models.Index(fields=["trait", "value_text"], name="computed_value_text"),
-            models.Index(fields=["trait", "value_time"], name="computed_value_time"),
+            # One column holds a row's value: each index covers only the rows that use its column.
+            models.Index(fields=["trait", "value_number"], name="computed_value_number",
+                         condition=models.Q(value_number__isnull=False)),
+            models.Index(fields=["trait", "value_text"], name="computed_value_text",
+                         condition=models.Q(value_text__isnull=False)),
+            models.Index(fields=["trait", "value_time"], name="computed_value_time",
+                         condition=models.Q(value_time__isnull=False)),
         ]
 
     def __str__(self) -> str:
