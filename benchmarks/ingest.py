@@ -368,6 +368,7 @@ def main() -> None:
         for kind, path in (("bare", "/bench/bare"), ("track", "/v1/track"), ("batch", "/v1/batch")):
             load(server.url + path, "batch" if kind == "batch" else "track", write_key, duration=scale["warmup"],
                  **options)
+        time.sleep(2)  # requests still in flight when a warm-up load stops are stored before the count
         before = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0]
         rounds = {"bare": [], "track": []}
         for round_number in range(scale["rounds"]):
@@ -376,6 +377,7 @@ def main() -> None:
                 rounds[kind].append(figures)
                 log(f"round {round_number + 1} {kind}: {figures['rps']:.0f} requests/s "
                     f"(non-2xx {figures['non_2xx']}, socket errors {figures['socket_errors']})")
+        time.sleep(2)
         stored_track = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0] - before
         batch = load(server.url + "/v1/batch", "batch", write_key, duration=scale["batch_duration"], **options)
         log(f"batch: {batch['rps']:.0f} requests/s = {batch['rps'] * 100:.0f} events/s (non-2xx {batch['non_2xx']})")
@@ -413,7 +415,7 @@ def main() -> None:
     result["profiles"] = dict(zip(["profiles", "identities", "events", "still_pending"], counts, strict=True))
     if not args.quick:
         # Two worker processes on a fresh copy of the same load: how processing scales on 2 cores.
-        sql(env, "TRUNCATE profiles_event, profiles_identity, profiles_profile CASCADE")
+        sql(env, "TRUNCATE profiles_event, profiles_identity, profiles_profile, ingestion_inboxcount CASCADE")
         sql(env, "UPDATE ingestion_inboxmessage SET status = 'pending', reason = '', processed_at = NULL "
                  "WHERE status <> 'pending'")
         two = run_processing(env, 2)

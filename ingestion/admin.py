@@ -3,7 +3,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from ingestion.models import InboxMessage, Source
+from ingestion.models import InboxCount, InboxMessage, Source
 from ingestion.services.connectors import source_settings_public
 
 
@@ -28,6 +28,18 @@ class InboxMessageAdmin(admin.ModelAdmin):
     list_filter = ["status", "type", "source"]
     search_fields = ["message_id"]
     readonly_fields = ["received_at", "processed_at"]
+
+
+@admin.register(InboxCount)
+class InboxCountAdmin(admin.ModelAdmin):
+    """The live counts behind the sources' stats: kept by the services, so shown read-only."""
+
+    list_display = ["source", "day", "shard", "processed", "rejected"]
+    list_filter = ["source"]
+    readonly_fields = ["source", "day", "shard", "processed", "rejected"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 # Tracking plans, violations and transformations (ingestion/admin_plans.py) and imports (ingestion/admin_imports.py)

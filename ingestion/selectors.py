@@ -3,12 +3,12 @@ import time as clock
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery
+from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdp.core.masking import can_view_pii, mask, mask_traits
-from ingestion.models import InboxMessage, Source
+from ingestion.models import InboxCount, InboxMessage, Source
 
 Status = InboxMessage.Status
 
@@ -17,37 +17,46 @@ def _today_start() -> datetime:
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
-def _count_per_source(**filters):
-    """A subquery: how many inbox messages of the outer source match the filters (0 for none)."""
-    counts = (InboxMessage.objects.filter(source=OuterRef("pk"), **filters).order_by().values("source")
+def _pending_per_source():
+    """A subquery: the outer source's pending messages (few: they come from the partial "pending" index)."""
+    counts = (InboxMessage.objects.filter(source=OuterRef("pk"), status=Status.PENDING).order_by().values("source")
               .annotate(n=Count("*")).values("n"))
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
+def _counted_per_source(column: str):
+    """A subquery: the outer source's live count of processed or rejected messages (a few rows per day)."""
+    sums = (InboxCount.objects.filter(source=OuterRef("pk")).order_by().values("source")
+            .annotate(n=Sum(column)).values("n"))
+    return Coalesce(Subquery(sums, output_field=IntegerField()), 0)
+
+
 def sources_with_stats():
-    """Sources with their inbox counts by status (the list page and the API): pending and rejected come from
-    small partial indexes, processed is the rest of the source's messages."""
+    """Sources with their inbox counts by status (the list page and the API): processed and rejected come from the
+    live counts (``InboxCount``, kept by the services that change a message's status), pending from the small
+    partial index; no inbox row is counted beyond the pending ones."""
     return Source.objects.annotate(
-        total=_count_per_source(),
-        pending=_count_per_source(status=Status.PENDING),
-        rejected=_count_per_source(status=Status.REJECTED),
-    ).annotate(processed=F("total") - F("pending") - F("rejected")).order_by("name", "id")
+        pending=_pending_per_source(),
+        processed=_counted_per_source("processed"),
+        rejected=_counted_per_source("rejected"),
+    ).annotate(total=F("pending") + F("processed") + F("rejected")).order_by("name", "id")
 
 
 def source_stats(*, source: Source) -> dict:
     """The live stats of one source: received today, processed, rejected, pending, the last message's time."""
-    messages = InboxMessage.objects.filter(source=source)
-    total = messages.count()
-    pending = messages.filter(status=Status.PENDING).count()
-    rejected = messages.filter(status=Status.REJECTED).count()
-    recent = messages.filter(received_at__gte=_today_start()).aggregate(n=Count("id"), last=Max("received_at"))
-    last = recent["last"] or messages.aggregate(last=Max("received_at"))["last"]
+    today = timezone.localdate()
+    counted = InboxCount.objects.filter(source=source).aggregate(
+        processed_n=Coalesce(Sum("processed"), 0), rejected_n=Coalesce(Sum("rejected"), 0),
+        today=Coalesce(Sum(F("processed") + F("rejected"), filter=Q(day=today)), 0))
+    pending = InboxMessage.objects.filter(source=source, status=Status.PENDING).aggregate(
+        n=Count("id"), today=Count("id", filter=Q(received_at__gte=_today_start())))
+    last = InboxMessage.objects.filter(source=source).aggregate(last=Max("received_at"))["last"]
     return {
-        "received_today": recent["n"],
-        "pending": pending,
-        "processed": total - pending - rejected,
-        "rejected": rejected,
-        "total": total,
+        "received_today": counted["today"] + pending["today"],
+        "pending": pending["n"],
+        "processed": counted["processed_n"],
+        "rejected": counted["rejected_n"],
+        "total": counted["processed_n"] + counted["rejected_n"] + pending["n"],
         "last_received_at": last,
     }
 

@@ -137,9 +137,15 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once: json.loads and json.dumps with options build a decoder or encoder on every call.
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _parse_json(body: bytes):
     try:
-        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constants)
+        # What json.loads does with bytes (UTF-8, -16 or -32 by the first bytes), with the decoder built once.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except UnicodeDecodeError:
         raise RequestRejected(400, "invalid_json", "The body is not UTF-8 encoded JSON.") from None
     except RecursionError:
@@ -186,29 +192,35 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime, bat
                    received_iso: str | None = None, batch_sent_iso: str | None = None) -> dict[str, list[str]]:
     """Check one message's envelope, and complete it in place (type, receivedAt, skew-corrected timestamp).
     Returns the errors by field (empty when the message is valid). ``received_iso`` and ``batch_sent_iso`` are
-    the two times as text, computed once per request."""
+    the two times as text, computed once per request. (On the hot path of every stored event: the common case,
+    string ids and objects where objects belong, is checked first and cheaply.)"""
     if not isinstance(message, dict):
         return {"": ["Must be a JSON object (a message)."]}
     errors: dict[str, list[str]] = {}
+    get = message.get
     if call_type:
         message["type"] = call_type
-    kind = message.get("type")
+    kind = get("type")
     if kind not in CALL_TYPES:
         errors["type"] = [f"Must be one of {', '.join(CALL_TYPES)}."]
-    message.pop("writeKey", None)
+    if "writeKey" in message:
+        del message["writeKey"]
 
-    user_id, anonymous_id = message.get("userId"), message.get("anonymousId")
-    for name, value in (("userId", user_id), ("anonymousId", anonymous_id)):
-        if value is not None and (error := _id_error(value)):
-            errors[name] = [error]
-    if user_id in (None, "") and anonymous_id in (None, ""):
+    user_id, anonymous_id = get("userId"), get("anonymousId")
+    if user_id is not None and not (type(user_id) is str and len(user_id) <= ID_MAX) \
+            and (error := _id_error(user_id)):
+        errors["userId"] = [error]
+    if anonymous_id is not None and not (type(anonymous_id) is str and len(anonymous_id) <= ID_MAX) \
+            and (error := _id_error(anonymous_id)):
+        errors["anonymousId"] = [error]
+    if (user_id is None or user_id == "") and (anonymous_id is None or anonymous_id == ""):
         errors.setdefault("userId", []).append("A userId or an anonymousId is required.")
     for name in OBJECT_FIELDS:
-        value = message.get(name)
+        value = get(name)
         if value is not None and not isinstance(value, dict):
             errors[name] = ["Must be an object."]
-    context = message.get("context")
-    if isinstance(context, dict):
+    context = get("context")
+    if context and isinstance(context, dict):
         for name in ("traits", "consent"):
             value = context.get(name)
             if value is not None and not isinstance(value, dict):
@@ -216,38 +228,40 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime, bat
         external_ids = context.get("externalIds")
         if external_ids is not None and not isinstance(external_ids, list):
             errors["context.externalIds"] = ["Must be a list."]
-    message_id = message.get("messageId")
-    if message_id is not None and (not isinstance(message_id, str | int) or isinstance(message_id, bool)):
-        errors["messageId"] = ["Must be a string."]
-    elif isinstance(message_id, str) and len(message_id) > MESSAGE_ID_MAX * 2:
-        errors["messageId"] = [f"Must be at most {MESSAGE_ID_MAX * 2} characters."]
+    message_id = get("messageId")
+    if message_id is not None:
+        if not isinstance(message_id, str | int) or isinstance(message_id, bool):
+            errors["messageId"] = ["Must be a string."]
+        elif isinstance(message_id, str) and len(message_id) > MESSAGE_ID_MAX * 2:
+            errors["messageId"] = [f"Must be at most {MESSAGE_ID_MAX * 2} characters."]
 
     if kind == "track":
-        event = message.get("event")
+        event = get("event")
         if not isinstance(event, str) or not event.strip():
             errors["event"] = ["The event name is required (a non-empty string)."]
         elif len(event) > 200:
             errors["event"] = ["Must be at most 200 characters."]
-    elif kind in ("page", "screen"):
+    elif kind == "page" or kind == "screen":
         for name in ("name", "category"):
-            if message.get(name) is not None and not isinstance(message[name], str):
+            if get(name) is not None and not isinstance(message[name], str):
                 errors[name] = ["Must be a string."]
     elif kind == "group":
-        if message.get("groupId") in (None, ""):
+        if get("groupId") in (None, ""):
             errors["groupId"] = ["The groupId is required."]
         elif error := _id_error(message["groupId"]):
             errors["groupId"] = [error]
     elif kind == "alias":
-        if message.get("previousId") in (None, ""):
+        if get("previousId") in (None, ""):
             errors["previousId"] = ["The previousId is required."]
         elif error := _id_error(message["previousId"]):
             errors["previousId"] = [error]
         if user_id in (None, ""):
             errors["userId"] = ["The userId is required on an alias call."]
 
-    timestamp = _time(message.get("timestamp"), "timestamp", errors)
-    original = _time(message.get("originalTimestamp"), "originalTimestamp", errors)
-    own_sent_at = _time(message.get("sentAt"), "sentAt", errors)
+    raw_timestamp, raw_original, raw_sent_at = get("timestamp"), get("originalTimestamp"), get("sentAt")
+    timestamp = _time(raw_timestamp, "timestamp", errors) if raw_timestamp is not None else None
+    original = _time(raw_original, "originalTimestamp", errors) if raw_original is not None else None
+    own_sent_at = _time(raw_sent_at, "sentAt", errors) if raw_sent_at is not None else None
     if errors:
         return errors
 
@@ -259,7 +273,8 @@ def envelope_check(message, *, call_type: str | None, received_at: datetime, bat
             corrected = received_at - (sent_at - client_time)
         except OverflowError:
             return {"sentAt": ["Too far from the timestamp to correct the clock skew."]}
-        message.setdefault("originalTimestamp", message.get("timestamp") or _iso(client_time))
+        if "originalTimestamp" not in message:
+            message["originalTimestamp"] = raw_timestamp or _iso(client_time)
         message["timestamp"] = _iso(corrected)
     elif client_time is None:
         message["timestamp"] = received_iso or _iso(received_at)
@@ -390,7 +405,7 @@ def _accept(source_id: int, data, call_type: str | None, received_at: datetime, 
                                 received_iso=received_iso, batch_sent_iso=batch_sent_iso)
         if not errors:
             message_id = message_id_of(message)
-            text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+            text = _encode(message)
             if len(text) > limit // 4 and (size := len(text.encode("utf-8", "surrogatepass"))) > limit:
                 errors = {"": [f"The event is larger than {MAX_EVENT_BYTES // 1024} KB."]}
                 message = {"type": message.get("type"), "messageId": message.get("messageId"), "size": size}

@@ -17,13 +17,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from ingestion.models import InboxMessage, Source
+from ingestion.models import InboxCount, InboxMessage, Source
 
 logger = logging.getLogger(__name__)
 
@@ -363,7 +363,65 @@ def inbox_reject_ids(*, source_id: int, messages_with_reasons: list[tuple[dict, 
     with transaction.atomic():
         for start in range(0, len(rows), step):
             count += len(_insert(rows[start:start + step]))
+        inbox_counts_add(counts={(source_id, timezone.localdate(at)): (0, count)})
     return count
+
+
+# --- live counts ------------------------------------------------------------------------------------------------
+
+COUNT_SHARDS = 8
+_COUNT_TABLE = InboxCount._meta.db_table
+
+
+def count_day(received_at: datetime | str) -> date:
+    """The day a message was received (in TIME_ZONE), as the live counts key it."""
+    if isinstance(received_at, str):
+        received_at = datetime.fromisoformat(received_at)
+    if timezone.is_naive(received_at):
+        received_at = timezone.make_aware(received_at, UTC)
+    return timezone.localdate(received_at)
+
+
+@transaction.atomic
+def inbox_counts_add(*, counts: dict[tuple[int, date], tuple[int, int]]) -> None:
+    """Add (processed, rejected) to the live counts of each (source id, day received); negative to take away.
+    Called in the transaction that changes the messages' status, so the counts commit (or not) with it. Each
+    process and thread writes its own shard row, so concurrent workers never wait on one counter."""
+    rows = [(source_id, day, processed, rejected) for (source_id, day), (processed, rejected) in counts.items()
+            if processed or rejected]
+    if not rows:
+        return
+    shard = (os.getpid() * 31 + threading.get_ident()) % COUNT_SHARDS
+    table = connection.ops.quote_name(_COUNT_TABLE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (source_id, day, shard, processed, rejected) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+            + f" ON CONFLICT (source_id, day, shard) DO UPDATE SET processed = {table}.processed + excluded.processed, "
+            f"rejected = {table}.rejected + excluded.rejected",
+            [value for source_id, day, processed, rejected in sorted(rows)
+             for value in (source_id, day, shard, processed, rejected)])
+
+
+@transaction.atomic
+def inbox_counts_rebuild(*, source: Source | None = None) -> int:
+    """Count the inbox rows again (all sources, or one) into the live counts: a repair after changes made
+    outside the services. Returns how many (source, day) rows were written."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import TruncDate
+
+    counts = InboxCount.objects.all() if source is None else InboxCount.objects.filter(source=source)
+    counts.delete()
+    messages = InboxMessage.objects.exclude(status=InboxMessage.Status.PENDING)
+    if source is not None:
+        messages = messages.filter(source=source)
+    grouped = (messages.annotate(day=TruncDate("received_at")).values("source_id", "day").order_by()
+               .annotate(processed=Count("id", filter=Q(status=InboxMessage.Status.PROCESSED)),
+                         rejected=Count("id", filter=Q(status=InboxMessage.Status.REJECTED))))
+    InboxCount.objects.bulk_create([InboxCount(source_id=row["source_id"], day=row["day"], shard=0,
+                                               processed=row["processed"], rejected=row["rejected"])
+                                    for row in grouped])
+    return len(grouped)
 
 
 def rejected_raw(raw: bytes | str, *, limit: int = REJECTED_RAW_MAX) -> dict:

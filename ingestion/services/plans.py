@@ -36,6 +36,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from cdp.core.masking import PII_KINDS, mask
 from cdp.core.services import audit_record
 from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
+from ingestion.services.inbox import count_day, inbox_counts_add
 from ingestion.services.plan_schemas import fast_validator
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ MODES = (ALLOW, FLAG, BLOCK)
 BLOCK_REASON_PREFIX = "blocked by tracking plan: "
 MAX_VIOLATIONS_PER_MESSAGE = 20
 MAX_EXAMPLES = 5
+# Distinct unplanned event names kept as aggregates of their own, per source; the rest are counted together.
+MAX_UNPLANNED_NAMES = 200
+OTHER_UNPLANNED = "(other unplanned events)"
 MAX_EVENT_NAME = 200
 MAX_SCHEMA_BYTES = 64 * 1024
 IDENTIFY = PlanViolation.IDENTIFY
@@ -54,6 +58,10 @@ IDENTIFY = PlanViolation.IDENTIFY
 class PlanVerdict:
     action: str  # "allow" | "flag" | "block"
     violations: list[dict] = field(default_factory=list)  # {"path", "message", "schema"}
+
+
+# The verdict of a source without a plan, shared (verdicts are read, never changed).
+_ALLOWED = PlanVerdict(ALLOW)
 
 
 class PlanError(ValueError):
@@ -278,7 +286,7 @@ def plans_check(*, source, messages: list[dict]) -> list[PlanVerdict]:
     flagged and blocked messages are recorded (aggregated, with masked examples)."""
     head = TrackingPlan.objects.filter(source=source).values_list("id", "version", "updated_at").first()
     if head is None:
-        return [PlanVerdict(ALLOW) for _ in messages]
+        return [_ALLOWED] * len(messages)
     hit = _cache.get(head[0])
     compiled = hit[1] if hit and hit[0] == head[1:] else _compiled(TrackingPlan.objects.get(pk=head[0]))
     verdicts = [_verdict(compiled, message) for message in messages]
@@ -353,6 +361,7 @@ def violations_record(*, source, items: list[tuple[dict, PlanVerdict]], now: dat
             if len(entry["examples"]) < MAX_EXAMPLES:
                 entry["examples"].append({"at": now.isoformat(), "action": verdict.action,
                                           "message": _snippet(message, violation["path"])})
+    _unplanned_cap(source, batch)
     with transaction.atomic():
         PlanViolation.objects.bulk_create(
             [PlanViolation(source=source, schema=s, path=p, message=m, count=0, first_seen=now, last_seen=now)
@@ -371,6 +380,27 @@ def violations_record(*, source, items: list[tuple[dict, PlanVerdict]], now: dat
             row.examples = (entry["examples"][::-1] + list(row.examples or []))[:MAX_EXAMPLES]
         PlanViolation.objects.bulk_update(rows, ["count", "blocked", "last_seen", "examples"])
     return len(rows)
+
+
+def _unplanned_cap(source, batch: dict[tuple[str, str, str], dict]) -> None:
+    """Event names are the client's to choose: past MAX_UNPLANNED_NAMES aggregates of unplanned events per source,
+    new names are counted together under OTHER_UNPLANNED (their examples keep the names), so that a client sending
+    a new name per message cannot grow the table without bound. Two workers at the cap at once may each add one."""
+    path, message = PlanViolation.UNPLANNED_PATH, PlanViolation.UNPLANNED_MESSAGE
+    other = (OTHER_UNPLANNED, path, message)
+    names = [key for key in batch if key[1] == path and key[2] == message and key != other]
+    if not names:
+        return
+    rows = PlanViolation.objects.filter(source=source, path=path, message=message).exclude(schema=OTHER_UNPLANNED)
+    known = set(rows.filter(schema__in=[key[0] for key in names]).values_list("schema", flat=True))
+    new = [key for key in names if key[0] not in known]
+    room = MAX_UNPLANNED_NAMES - rows.count() if new else 0
+    for key in new[max(room, 0):]:
+        entry = batch.pop(key)
+        folded = batch.setdefault(other, {"count": 0, "blocked": 0, "examples": []})
+        folded["count"] += entry["count"]
+        folded["blocked"] += entry["blocked"]
+        folded["examples"] += entry["examples"][:MAX_EXAMPLES - len(folded["examples"])]
 
 
 @transaction.atomic
@@ -403,7 +433,17 @@ def blocked_messages_replay(*, source, message_ids: list[int] | None = None, eve
         messages = messages.filter(type="track", payload__event=event)
     if since is not None:
         messages = messages.filter(received_at__gte=since)
-    replayed = messages.update(status=InboxMessage.Status.PENDING, reason="", processed_at=None)
+    by_day: dict = {}
+    ids = []
+    for pk, received_at in messages.select_for_update().values_list("pk", "received_at"):
+        ids.append(pk)
+        key = (source.pk, count_day(received_at))
+        by_day[key] = (0, by_day.get(key, (0, 0))[1] - 1)
+    replayed = 0
+    for start in range(0, len(ids), 1000):
+        replayed += InboxMessage.objects.filter(pk__in=ids[start:start + 1000]).update(
+            status=InboxMessage.Status.PENDING, reason="", processed_at=None)
+    inbox_counts_add(counts=by_day)
     if replayed:
         source_id = source.pk
         transaction.on_commit(lambda: _enqueue_processing(source_id))

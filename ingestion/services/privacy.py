@@ -29,5 +29,15 @@ def personal_data_export(profile) -> dict:
 
 
 def personal_data_erase(profile) -> int:
-    deleted, _ = _messages_of(profile).delete()
+    from ingestion.services.inbox import count_day, inbox_counts_add
+
+    messages = _messages_of(profile)
+    counts: dict = {}
+    for source_id, status, received_at in messages.exclude(status="pending").values_list(
+            "source_id", "status", "received_at"):
+        processed, rejected = counts.get((source_id, count_day(received_at)), (0, 0))
+        counts[(source_id, count_day(received_at))] = (processed - (status == "processed"),
+                                                         rejected - (status == "rejected"))
+    deleted, _ = messages.delete()
+    inbox_counts_add(counts=counts)  # the live counts no longer include the erased messages
     return deleted

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from cdp.celery import BEAT_SCHEDULE
 from ingestion import tasks
-from ingestion.models import InboxMessage
+from ingestion.models import InboxMessage, Source
 from ingestion.services import inbox_store, source_create
 from ingestion.services.pipeline import _claim, inbox_process_batch, inbox_process_pending
 from profiles.models import Event, Identity, Profile
@@ -387,3 +387,21 @@ def test_concurrent_stores_share_one_insert_and_each_gets_its_own_answer():
     assert sorted(answers.values()) == [3] * 6 + [4]  # ... and "shared" counts as new exactly once
     stored = set(InboxMessage.objects.filter(source=source).values_list("message_id", flat=True))
     assert stored == {f"m{n}-{i}" for n in range(7) for i in range(3)} | {"shared"}
+
+
+def test_messages_stored_while_their_source_was_deleted_are_dropped_with_it(source):
+    """The inbox keeps no database constraint on its source (it would cost a lookup per stored row): a message that
+    arrives while its source is being deleted is dropped by processing, as the source's other messages were."""
+    other, _ = source_create(name="App", kind="http")
+    inbox_store(source=source, messages=[{"type": "track", "userId": "u-1", "event": "Kept"}])
+    inbox_store(source=other, messages=[{"type": "track", "userId": "u-2", "event": "Late"}])
+    other_id = other.pk
+    Source.objects.filter(pk=other_id).delete()  # its messages go with it (Django's cascade) ...
+    assert not InboxMessage.objects.filter(source_id=other_id).exists()
+    # ... and one stored by a request that looked the source up just before the delete stays behind.
+    InboxMessage.objects.create(source_id=other_id, message_id="late", type="track",
+                                payload={"type": "track", "userId": "u-2", "event": "Late"})
+    result = inbox_process_pending()
+    assert (result.claimed, result.processed, result.rejected, result.dropped) == (2, 1, 0, 1)
+    assert not InboxMessage.objects.filter(source_id=other_id).exists()
+    assert statuses(source) == {InboxMessage.objects.get(source=source).message_id: "processed"}

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
-from ingestion.services import inbox_store, source_create
+from ingestion.services import inbox_store, plans, source_create
 from ingestion.services.plans import (
     BLOCK_REASON_PREFIX,
     MAX_EXAMPLES,
@@ -109,6 +109,26 @@ def test_unplanned_events_follow_their_own_setting(shop):
     assert unplanned.action == "block"
     assert unplanned.violations == [{"path": "event", "message": "unplanned event", "schema": "Other"}]
     assert broken.action == "allow"  # allow mode does not check planned events
+
+
+def test_unplanned_event_names_are_aggregated_per_name_up_to_a_cap(shop, monkeypatch):
+    monkeypatch.setattr(plans, "MAX_UNPLANNED_NAMES", 3)
+    tracking_plan_save(source=shop, mode="flag", unplanned="flag", events={"Order Completed": ORDER})
+    # A client that makes up a name per message: 2 names seen twice, then 20 more names over two batches.
+    plans_check(source=shop, messages=[{"type": "track", "event": name, "userId": "u"}
+                                       for name in ("A", "B", "A", "B")])
+    plans_check(source=shop, messages=[{"type": "track", "event": f"N{i}", "userId": "u"} for i in range(10)])
+    plans_check(source=shop, messages=[{"type": "track", "event": f"N{i}", "userId": "u"} for i in range(10, 20)]
+                + [{"type": "track", "event": "A", "userId": "u"}])
+    rows = {row.schema: row for row in PlanViolation.objects.filter(source=shop, path="event")}
+    assert set(rows) == {"A", "B", "N0", plans.OTHER_UNPLANNED}
+    assert (rows["A"].count, rows["B"].count, rows["N0"].count) == (3, 2, 1)
+    other = rows[plans.OTHER_UNPLANNED]
+    assert other.count == 19 and other.message == "unplanned event"
+    assert len(other.examples) == MAX_EXAMPLES
+    # The examples keep the names (the latest first).
+    assert [example["message"]["event"] for example in other.examples] == ["N14", "N13", "N12", "N11", "N10"]
+    assert sum(row.count for row in rows.values()) == 4 + 10 + 11  # every violation is counted
 
 
 def test_identify_traits_and_other_types(shop):

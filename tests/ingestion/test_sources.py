@@ -3,14 +3,16 @@ page with the live debugger, toggle) and the API (CRUD, stats, key rotation, inb
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from ingestion import selectors
-from ingestion.models import InboxMessage, Source
+from ingestion.models import InboxCount, InboxMessage, Source
 from ingestion.services import (
     inbox_reject,
     inbox_store,
@@ -19,6 +21,9 @@ from ingestion.services import (
     source_key_rotate,
     write_key_hash,
 )
+from ingestion.services.inbox import inbox_counts_rebuild
+from ingestion.services.pipeline import inbox_process_batch, inbox_process_pending
+from ingestion.services.plans import blocked_messages_replay, tracking_plan_save
 
 pytestmark = pytest.mark.django_db
 
@@ -89,11 +94,50 @@ def test_live_stats_count_every_status_today_and_the_last_message():
     inbox_store(source=source, messages=[{"type": "track", "userId": "u", "event": "A"},
                                          {"type": "track", "userId": "u", "event": "B"}])
     inbox_reject(source=source, messages_with_reasons=[({"type": "track"}, "userId: missing")])
-    InboxMessage.objects.filter(source=source, payload__event="B").update(status="processed")
+    assert inbox_process_batch(source_id=source.pk, limit=1).processed == 1  # the oldest: A
     stats = selectors.source_stats(source=source)
     assert (stats["received_today"], stats["pending"], stats["processed"], stats["rejected"], stats["total"]) == (
         3, 1, 1, 1, 3)
     assert stats["last_received_at"] == InboxMessage.objects.latest("received_at").received_at
+    listed = selectors.sources_with_stats().get(pk=source.pk)
+    assert (listed.pending, listed.processed, listed.rejected, listed.total) == (1, 1, 1, 3)
+
+
+def test_live_stats_are_kept_counts_that_follow_every_status_change():
+    source, _key = source_create(name="Web", kind="http")
+    other, _ = source_create(name="App", kind="http")
+    yesterday = timezone.now() - timedelta(days=1)
+    inbox_store(source=source, messages=[{"type": "track", "userId": "u", "event": "Old"}], received_at=yesterday)
+    inbox_store(source=source, messages=[{"type": "track", "userId": "u", "event": f"E{i}"} for i in range(4)])
+    inbox_store(source=other, messages=[{"type": "track", "userId": "v", "event": "X"}])
+    tracking_plan_save(source=source, unplanned="block", events={"E0": {"type": "object"}})
+    result = inbox_process_pending(source_id=source.pk)
+    assert (result.processed, result.rejected) == (1, 4)  # E0 is planned; Old, E1-E3 are blocked
+    # The kept counts, not a count of inbox rows: the rows are what they say, by day received.
+    assert {(c.day, c.processed, c.rejected) for c in InboxCount.objects.filter(source=source)
+            if c.processed or c.rejected} == {(timezone.localdate(yesterday), 0, 1), (timezone.localdate(), 1, 3)}
+    stats = selectors.source_stats(source=source)
+    assert (stats["received_today"], stats["pending"], stats["processed"], stats["rejected"], stats["total"]) == (
+        4, 0, 1, 4, 5)
+    assert selectors.source_stats(source=other)["pending"] == 1
+
+    # A replay takes the blocked messages out of "rejected" until they are processed again.
+    tracking_plan_save(source=source, unplanned="allow", events={"E0": {"type": "object"}})
+    assert blocked_messages_replay(source=source) == 4
+    stats = selectors.source_stats(source=source)
+    assert (stats["pending"], stats["processed"], stats["rejected"], stats["total"]) == (4, 1, 0, 5)
+    inbox_process_pending(source_id=source.pk)
+    stats = selectors.source_stats(source=source)
+    assert (stats["received_today"], stats["pending"], stats["processed"], stats["rejected"], stats["total"]) == (
+        4, 0, 5, 0, 5)
+
+    # Counting the rows again gives the same figures; a change made outside the services is repaired by it.
+    InboxMessage.objects.filter(source=source, payload__event="E3").update(status="rejected", reason="by hand")
+    assert selectors.source_stats(source=source)["rejected"] == 0
+    inbox_counts_rebuild(source=source)
+    stats = selectors.source_stats(source=source)
+    assert (stats["received_today"], stats["processed"], stats["rejected"], stats["total"]) == (4, 4, 1, 5)
+    assert selectors.source_stats(source=other)["pending"] == 1
 
 
 def test_create_source_command_prints_the_key_on_its_last_line(capsys):
