@@ -150,7 +150,8 @@ def test_dashboard_shows_live_counts_and_the_chart_data(login_as):
     assert response.status_code == 200
     assert "<html" in html and 'id="counts"' in html
     assert f'hx-get="{reverse("dashboard-counts")}"' in html and 'hx-trigger="every 10s"' in html
-    assert metrics(html) == {"profiles": "5", "events_today": "3", "segments": "0", "activations": "0"}
+    assert metrics(html) == {"profiles": "5", "events_today": "3", "segments": "0", "activations": "0",
+                             "activation_failures": "0"}
     assert f'href="{reverse("profiles:list")}" data-metric="profiles"' in html
     # The chart's data travels as JSON (json_script) and its numbers are in a table too.
     data = json.loads(re.search(r'<script id="activity-data" type="application/json">(.*?)</script>', html,
