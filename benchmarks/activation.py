@@ -178,7 +178,12 @@ def main() -> None:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         app.tasks["cdp.ping"].delay("ready").get(timeout=60)
-        time.sleep(3)  # let the re-checks of the set-up drain
+        # The set-up queued a re-check per person; trials start once the queues are empty (a trial must not wait
+        # behind the set-up's backlog), and the tasks still running have had time to finish.
+        broker = redis.Redis.from_url(args.broker_url)
+        while sum(broker.llen(queue.value) for queue in Queues):
+            time.sleep(0.5)
+        time.sleep(3)
         log(f"worker ready; {trials} trials")
         latencies = []
         missed = 0
