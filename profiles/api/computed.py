@@ -22,10 +22,10 @@ class FilterSerializer(serializers.Serializer):
     value = serializers.JSONField(help_text="Text, a number, true/false; a list for in")
 
 
-@extend_schema_field({"type": "object", "description": "RFM: the quintile boundaries of the last full run per "
-                                                       "measure (recency as ISO times, frequency and monetary as "
-                                                       "numbers).",
-                      "additionalProperties": {"type": "array", "items": {}}})
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "RFM: the quintile boundaries of the last cut per measure (recency: four ISO "
+                                     "times, frequency and monetary: four numbers), with customers (how many were "
+                                     "cut) and cut_at."})
 class BoundariesField(serializers.JSONField):
     pass
 

@@ -57,6 +57,9 @@ MAX_IN_VALUES = 200
 MAX_WINDOW_DAYS = 36500
 TEXT_MAX = 255
 ORDER_EVENT = "Order Completed"
+# A refresh cuts RFM quintiles itself below this many customers, or when the last cut is older than this.
+RFM_RECUT_BELOW = 1000
+RFM_CUT_MAX_AGE = timedelta(hours=26)
 
 # The R/FM grid: recency score x the rounded mean of the frequency and monetary scores.
 RFM_GRID: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -509,9 +512,11 @@ def _rfm_pick_sql(trait, scores: str) -> _Sql:
     return _Sql().add(f"SELECT profile_id, CASE rs * 10 + (fs + ms + 1) / 2 {cells} END AS v FROM {scores}")
 
 
-def _rfm_signature(trait) -> str:
+def _rfm_signature(trait, *, cut: bool = True) -> str:
+    """RFM traits with the same signature share their scores: the same definition (and the same cut)."""
+    bounds = {k: (trait.boundaries or {}).get(k) for k in ("recency", "frequency", "monetary")} if cut else None
     return json.dumps([trait.event_names, trait.filters, trait.field, trait.window_days, str(trait.window_start),
-                       str(trait.window_end), trait.boundaries], sort_keys=True, default=str)
+                       str(trait.window_end), bounds], sort_keys=True, default=str)
 
 
 REFRESH_EVENT_COLUMNS = "e.id, e.profile_id, e.name, e.channel, e.type, e.source, e.timestamp, e.properties"
@@ -632,14 +637,18 @@ def _bounds_ntile(measures: _Sql) -> dict[str, list]:
                                                           "SELECT 'recency', tr, MAX(r)::text FROM t GROUP BY tr "
                                                           "UNION ALL SELECT 'frequency', tf, MAX(f)::text FROM t "
                                                           "GROUP BY tf UNION ALL SELECT 'monetary', tm, MAX(m)::text "
-                                                          "FROM t GROUP BY tm"))
+                                                          "FROM t GROUP BY tm UNION ALL SELECT 'customers', 0, "
+                                                          "COUNT(*)::text FROM t"))
     with connection.cursor() as cursor:
         cursor.execute(sql.sql, sql.params)
         rows = cursor.fetchall()
-    tiles: dict[str, dict[int, str]] = {"recency": {}, "frequency": {}, "monetary": {}}
+    tiles: dict[str, dict[int, str]] = {"recency": {}, "frequency": {}, "monetary": {}, "customers": {}}
     for measure, tile, value in rows:
         tiles[measure][tile] = value
-    out = {}
+    customers = int(tiles.pop("customers").get(0) or 0)
+    if not customers:
+        return {}
+    out: dict = {"customers": customers}
     for measure, by_tile in tiles.items():
         values, last = [], None
         for tile in range(1, 5):
@@ -663,13 +672,14 @@ def _bounds_plain(measures: _Sql) -> dict[str, list]:
             picks.add(", " if index else "").add(f"(SELECT {column} FROM m ORDER BY {column} LIMIT 1 OFFSET {offset})")
         cursor.execute(picks.sql, picks.params)
         row = cursor.fetchone()
-    return {"recency": list(row[0:4]), "frequency": list(row[4:8]), "monetary": list(row[8:12])}
+    return {"recency": list(row[0:4]), "frequency": list(row[4:8]), "monetary": list(row[8:12]), "customers": n}
 
 
-def _bounds_json(raw: dict) -> dict:
-    if not raw or any(value is None for values in raw.values() for value in values):
+def _bounds_json(raw: dict, *, now: datetime) -> dict:
+    """The boundaries as stored: four numbers or ISO times per measure, how many customers were cut and when."""
+    if not raw or any(value is None for key in ("recency", "frequency", "monetary") for value in raw[key]):
         return {}
-    out = {}
+    out: dict = {"customers": raw["customers"], "cut_at": now.isoformat()}
     for measure in ("frequency", "monetary"):
         out[measure] = [float(v) for v in raw[measure]]
     recency = []
@@ -693,7 +703,7 @@ def rfm_boundaries_compute(*, trait: ComputedTrait, now: datetime | None = None,
                      "p.merged_into_id IS NULL)"))
     method = method or ("ntile" if _postgres() else "plain")
     raw = _bounds_ntile(measures) if method == "ntile" else _bounds_plain(measures)
-    return _bounds_json(raw)
+    return _bounds_json(raw, now=now)
 
 
 # --- services ------------------------------------------------------------------------------------------------------
@@ -713,11 +723,26 @@ def computed_values_refresh(*, profile_ids) -> int:
     if not ids or not traits:
         return 0
     now = timezone.now()
-    for trait in traits:  # RFM before its first full run: boundaries from the data as it is now (once)
-        if trait.aggregation == Aggregation.RFM and _rfm_bounds_params(trait) is None:
-            _rfm_boundaries_store(trait, now=now)
+    cuts: dict[str, dict] = {}
+    for trait in traits:
+        if trait.aggregation == Aggregation.RFM and _rfm_cut_due(trait, now=now):
+            signature = _rfm_signature(trait, cut=False)  # one cut per definition, shared by its traits
+            if signature not in cuts:
+                cuts[signature] = rfm_boundaries_compute(trait=trait, now=now)
+            trait.boundaries = cuts[signature]
+            ComputedTrait.objects.filter(pk=trait.pk).update(boundaries=trait.boundaries)
     written, deleted = _apply(traits, now=now, profile_ids=ids)
     return written + deleted
+
+
+def _rfm_cut_due(trait: ComputedTrait, *, now: datetime) -> bool:
+    """Whether a refresh cuts RFM quintiles itself: never cut yet, cut from fewer than RFM_RECUT_BELOW customers
+    (a small shop: the cut is cheap and the customer base still moves), or older than RFM_CUT_MAX_AGE (the nightly
+    run did not happen: no beat in the embedded default). Otherwise the last full run's cut scores everyone."""
+    bounds = trait.boundaries or {}
+    cut_at = parse_datetime(bounds.get("cut_at") or "")
+    return (_rfm_bounds_params(trait) is None or cut_at is None or bounds.get("customers", 0) < RFM_RECUT_BELOW
+            or now - cut_at > RFM_CUT_MAX_AGE)
 
 
 def _rfm_boundaries_store(trait: ComputedTrait, *, now: datetime) -> None:

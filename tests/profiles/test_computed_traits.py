@@ -13,6 +13,7 @@ from profiles.models import ComputedTrait, ComputedValue, Profile, days_since
 from profiles.services import (
     ComputedTraitInvalid,
     Observation,
+    computed,
     computed_trait_create,
     computed_trait_recompute,
     computed_trait_update,
@@ -270,13 +271,14 @@ def test_rfm_scores_by_quintiles_and_segments():
 def test_rfm_boundaries_ntile_and_plain_paths_agree():
     _rfm_shop(7)
     trait_row = ComputedTrait.objects.get(key="rfm_monetary")
-    plain = rfm_boundaries_compute(trait=trait_row, method="plain")
-    assert plain["frequency"] == [2.0, 4.0, 5.0, 6.0]
+    plain = rfm_boundaries_compute(trait=trait_row, now=NOW, method="plain")
+    assert plain["frequency"] == [2.0, 4.0, 5.0, 6.0] and plain["customers"] == 7
     if connection.vendor == "postgresql":
-        assert rfm_boundaries_compute(trait=trait_row, method="ntile") == plain
+        assert rfm_boundaries_compute(trait=trait_row, now=NOW, method="ntile") == plain
 
 
-def test_rfm_incremental_scores_against_the_last_full_run():
+def test_rfm_incremental_scores_against_the_last_full_run(monkeypatch):
+    monkeypatch.setattr(computed, "RFM_RECUT_BELOW", 5)  # a "large" shop: 10 customers are enough
     people = _rfm_shop(10)
     segment = ComputedTrait.objects.get(key="rfm_segment")
     frequency = ComputedTrait.objects.get(key="rfm_frequency")
@@ -292,6 +294,20 @@ def test_rfm_incremental_scores_against_the_last_full_run():
     computed_values_refresh(profile_ids=[people[0].pk])
     assert values("rfm_frequency")[people[0].pk] == 5
     assert values("rfm_segment")[people[0].pk] == "Champions"
+
+
+def test_rfm_small_shops_and_stale_cuts_are_cut_again_by_the_refresh():
+    people = _rfm_shop(10)
+    frequency = ComputedTrait.objects.get(key="rfm_frequency")
+    computed_values_refresh(profile_ids=[people[0].pk])  # never cut: the refresh cuts
+    frequency.refresh_from_db()
+    assert frequency.boundaries["frequency"] == [2.0, 4.0, 6.0, 8.0] and frequency.boundaries["customers"] == 10
+    for i in range(10, 15):  # five more customers with many orders
+        shop(f"c{i}@example.com", *[("Order Completed", 1, {"revenue": 10}) for _ in range(20)])
+    computed_values_refresh(profile_ids=[people[0].pk])  # under RFM_RECUT_BELOW customers: cut again
+    frequency.refresh_from_db()
+    assert frequency.boundaries["customers"] == 15 and frequency.boundaries["frequency"] == [3.0, 6.0, 9.0, 20.0]
+    assert ComputedTrait.objects.get(key="rfm_segment").boundaries["frequency"] == [3.0, 6.0, 9.0, 20.0]
 
 
 def test_rfm_grid_covers_every_cell_once():
