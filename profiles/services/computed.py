@@ -745,13 +745,9 @@ def _rfm_cut_due(trait: ComputedTrait, *, now: datetime) -> bool:
             or now - cut_at > RFM_CUT_MAX_AGE)
 
 
-def _rfm_boundaries_store(trait: ComputedTrait, *, now: datetime) -> None:
-    trait.boundaries = rfm_boundaries_compute(trait=trait, now=now)
-    ComputedTrait.objects.filter(pk=trait.pk).update(boundaries=trait.boundaries)
-
-
-def computed_trait_recompute(*, trait: ComputedTrait) -> int:
-    """The full population of one trait: one statement (RFM: the boundaries first). Progress shows on the trait:
+def computed_trait_recompute(*, trait: ComputedTrait, rfm_cut: dict | None = None) -> int:
+    """The full population of one trait: one statement (RFM: the quintiles are cut first, unless ``rfm_cut`` hands
+    over the cut another RFM trait of the same definition made in this run). Progress shows on the trait:
     ``run_started_at`` is committed first, ``last_run_at``/``last_run_rows``/``last_run_seconds`` at the end.
     Returns the number of profiles with a value."""
     started, previous = timezone.now(), trait.run_started_at
@@ -764,7 +760,8 @@ def computed_trait_recompute(*, trait: ComputedTrait) -> int:
                 ComputedValue.objects.filter(trait=trait).delete()
             else:
                 if trait.aggregation == Aggregation.RFM:
-                    _rfm_boundaries_store(trait, now=started)
+                    trait.boundaries = rfm_cut or rfm_boundaries_compute(trait=trait, now=started)
+                    ComputedTrait.objects.filter(pk=trait.pk).update(boundaries=trait.boundaries)
                 _apply([trait], now=started)
             rows = ComputedValue.objects.filter(trait=trait).count()
             finished = {"last_run_at": timezone.now(), "last_run_rows": rows,
@@ -780,10 +777,19 @@ def computed_trait_recompute(*, trait: ComputedTrait) -> int:
     return rows
 
 
-def computed_traits_recompute_all() -> dict[str, int]:
-    """Recompute every enabled trait in full, one after another (each its own transaction): key -> profiles
-    with a value."""
-    return {trait.key: computed_trait_recompute(trait=trait) for trait in _enabled_traits()}
+def computed_traits_recompute_all(*, traits=None, done=None) -> dict[str, int]:
+    """Recompute every enabled trait (or ``traits``) in full, one after another (each its own transaction): key ->
+    profiles with a value; ``done(trait, rows)`` after each. The RFM traits of one definition share one cut, so a
+    segment name and its scores agree."""
+    rows, cuts = {}, {}
+    for trait in _enabled_traits() if traits is None else traits:
+        signature = _rfm_signature(trait, cut=False) if trait.aggregation == Aggregation.RFM else None
+        rows[trait.key] = computed_trait_recompute(trait=trait, rfm_cut=cuts.get(signature))
+        if signature:
+            cuts.setdefault(signature, trait.boundaries)
+        if done:
+            done(trait, rows[trait.key])
+    return rows
 
 
 def computed_traits_recompute_enqueue(*, trait: ComputedTrait | None = None) -> None:

@@ -3,6 +3,7 @@ the incremental refresh against the full recompute, RFM scoring, the stock set. 
 (``_bounds_ntile`` and the one-statement upsert are the PostgreSQL paths; the tests below run whichever the
 database is, and the RFM boundary test compares both methods where ntile exists)."""
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -396,3 +397,18 @@ def test_values_are_exported_and_erased_with_the_person(customers):
     assert exported["order_count"] == 3 and exported["days_since_last_order"] == 2
     personal_data_erase(anna)
     assert not ComputedValue.objects.filter(profile=anna).exists()
+
+
+def test_the_command_recomputes_everything_with_one_rfm_cut(customers):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("computed_traits", "--recompute", stdout=out)
+    assert "10/10" in out.getvalue() and values("order_count") == {customers[0].pk: 3, customers[1].pk: 1}
+    cuts = {json.dumps(t.boundaries, sort_keys=True) for t in ComputedTrait.objects.filter(aggregation="rfm")}
+    assert len(cuts) == 1
+    out = StringIO()
+    call_command("computed_traits", stdout=out)
+    assert "lifetime_value" in out.getvalue() and "2 profiles" in out.getvalue()

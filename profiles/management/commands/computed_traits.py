@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from profiles import selectors
 from profiles.models import ComputedTrait
-from profiles.services import computed_trait_recompute, computed_traits_install
+from profiles.services import computed_traits_install, computed_traits_recompute_all
 
 
 class Command(BaseCommand):
@@ -30,12 +30,13 @@ class Command(BaseCommand):
             raise CommandError(f"No computed trait with the key {', '.join(missing)}.")
         if recompute:
             started = time.monotonic()
-            if not trait:
-                traits = traits.filter(enabled=True)
-            for index, item in enumerate(traits.order_by("pk"), start=1):
-                rows = computed_trait_recompute(trait=item)
-                self.stdout.write(f"computed_traits: {index}/{len(traits)} {item.key}: {rows:,} profiles in "
-                                  f"{item.last_run_seconds:,.1f} s")
+            chosen = list((traits if trait else traits.filter(enabled=True)).order_by("pk"))
+
+            def done(item, rows):
+                self.stdout.write(f"computed_traits: {chosen.index(item) + 1}/{len(chosen)} {item.key}: {rows:,} "
+                                  f"profiles in {item.last_run_seconds:,.1f} s")
+
+            computed_traits_recompute_all(traits=chosen, done=done)
             self.stdout.write(f"computed_traits: done in {time.monotonic() - started:,.1f} s")
             return
         for item in selectors.computed_traits_with_coverage().filter(pk__in=traits.values("pk")):
