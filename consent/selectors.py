@@ -94,6 +94,8 @@ def observations_suppressed(observations) -> set[int]:
     """The positions of the observations (``profiles.services.Observation``) that name an erased person by any of
     their identifiers (an alias's previousId counts as a user id and an anonymous id). One query for the batch:
     the ingestion pipeline drops these messages and counts them (``suppression_hits_record``)."""
+    if not SuppressedIdentifier.objects.exists():  # nobody erased yet: no hashing for the batch
+        return set()
     keyed: list[tuple[int, tuple[str, str]]] = []
     for index, obs in enumerate(observations):
         for identity in [*obs.identities, *obs.flagged_identities]:

@@ -7,8 +7,10 @@ transaction:
 1. ``plans_check``: a "block" verdict rejects the message with the plan's reason (it can be replayed later);
 2. ``transforms_apply``: the source's declarative transformations;
 3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason);
-4. ``profiles.services.observations_apply`` resolves identities, updates traits and appends events in bulk;
-5. every claimed message ends processed or rejected, with its reason.
+4. messages naming an erased person (consent's suppression list) are counted and deleted, never applied;
+5. ``profiles.services.observations_apply`` resolves identities, updates traits and appends events in bulk, and
+   consent records the decisions of ``context.consent.categoryPreferences`` (only those that change something);
+6. every claimed message ends processed or rejected, with its reason.
 
 The transaction commits all of it or nothing, so processing is idempotent by (source, messageId): a message is
 processed exactly once. Transient database errors propagate (the task retries; the messages stay pending).
@@ -26,6 +28,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from consent import selectors as consent_selectors
+from consent import services as consent_services
 from ingestion.models import InboxMessage, Source
 from ingestion.services.inbox import count_day, inbox_counts_add
 from ingestion.services.plans import plans_check
@@ -255,6 +259,25 @@ def _block_reason(violations: list[dict]) -> str:
     return _reason(f"blocked by tracking plan: {details}{more}")
 
 
+def _observations_and_consent_apply(observations: list[Observation]) -> None:
+    """Profiles first (identities, traits, events), then the consent decisions the messages carry
+    (``context.consent.categoryPreferences``), for the profile each observation resolved to."""
+    profile_ids = observations_apply(observations=observations)
+    consent_services.consent_observations_apply(observations=observations, profile_ids=profile_ids)
+
+
+def _suppressed_drop(source: Source, observations: list[tuple[int, Observation]]) -> list[tuple[int, Observation]]:
+    """Messages naming an erased person (the suppression list) are counted and deleted, not applied: their
+    payload holds the identifiers that were erased, and applying them would recreate the person."""
+    blocked = consent_selectors.observations_suppressed([obs for _, obs in observations])
+    if not blocked:
+        return observations
+    dropped = [observations[index][0] for index in sorted(blocked)]
+    InboxMessage.objects.filter(id__in=dropped).delete()
+    consent_services.suppression_hits_record(source=source.slug, count=len(dropped))
+    return [item for index, item in enumerate(observations) if index not in blocked]
+
+
 def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]) -> list[int]:
     """Hand observations to profiles in bulk; if the batch fails for a reason that is not transient, apply them
     one by one so that only the failing messages are rejected. Returns the inbox ids applied."""
@@ -262,7 +285,7 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
         return []
     try:
         with transaction.atomic():
-            observations_apply(observations=[obs for _, obs in observations])
+            _observations_and_consent_apply([obs for _, obs in observations])
         return [pk for pk, _ in observations]
     except TRANSIENT:
         raise
@@ -272,7 +295,7 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
     for pk, obs in observations:
         try:
             with transaction.atomic():
-                observations_apply(observations=[obs])
+                _observations_and_consent_apply([obs])
             applied.append(pk)
         except TRANSIENT:
             raise
@@ -343,7 +366,7 @@ def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], reje
             observations.append((pk, message_to_observation(message, source=source)))
         except MessageInvalid as error:
             rejected[pk] = _reason(str(error))
-    return _apply(observations, rejected)
+    return _apply(_suppressed_drop(source, observations), rejected)
 
 
 def inbox_process_batch(*, source_id: int | None = None, limit: int | None = None) -> BatchResult:

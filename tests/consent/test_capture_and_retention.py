@@ -97,3 +97,39 @@ def test_policies_are_checked(person):
     with pytest.raises(PolicyInvalid) as error:
         retention_policy_save(category="events", days=0)
     assert error.value.field == "days"
+
+
+def test_the_pipeline_records_the_consent_a_tracking_message_carries(db):
+    """context.consent.categoryPreferences, through the tracking API and the inbox, becomes consent records of the
+    profile the message resolved to; the same choices again record nothing new, a change records the change."""
+    import base64
+    import json
+
+    from django.test import Client
+
+    from consent.models import ConsentRecord
+    from consent.selectors import consent_state
+    from consent.services import purposes_install
+    from ingestion.services import source_create
+    from ingestion.services.pipeline import inbox_process_pending
+    from profiles.models import Profile
+
+    purposes_install()
+    _, key = source_create(name="Web", kind="http", slug="web", channel="web")
+    auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+    def page(message_id: str, preferences: dict) -> None:
+        body = {"anonymousId": "device-1", "messageId": message_id, "name": "Home",
+                "context": {"consent": {"categoryPreferences": preferences}}}
+        answer = Client().post("/v1/page", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=auth)
+        assert answer.status_code == 200, answer.content
+        inbox_process_pending()
+
+    page("m1", {"marketing": True, "analytics": True})
+    profile = Profile.objects.get(identities__value="device-1")
+    assert consent_state(profile=profile) == {"email_marketing": "granted", "analytics": "granted"}
+    page("m2", {"marketing": True, "analytics": True})
+    assert ConsentRecord.objects.filter(profile=profile).count() == 2
+    page("m3", {"marketing": False, "analytics": True})
+    assert consent_state(profile=profile)["email_marketing"] == "withdrawn"
+    assert ConsentRecord.objects.filter(profile=profile).count() == 3

@@ -136,9 +136,6 @@ def test_observations_of_the_erased_subject_are_recognised_as_suppressed(world):
     assert observations_suppressed(observations) == {0, 1}
 
 
-@pytest.mark.xfail(strict=True, reason="needs the suppression check in ingestion/services/pipeline.py, which another "
-                                       "engineer was changing; the lead integrates it (see docs/architecture.md, "
-                                       "Consent and GDPR)")
 @pytest.mark.django_db(transaction=True)
 def test_resending_the_subjects_events_creates_no_profile(world):
     request_complete(request=request_create(kind="erasure", identifier_type="email", identifier=EMAIL,
