@@ -33,6 +33,7 @@ last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -150,6 +151,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the query plans to stderr")
     parser.add_argument("--runs", type=int, default=7, help="alternating runs of compiled and hand-written SQL")
     parser.add_argument("--rechecks", type=int, default=200)
+    parser.add_argument("--timeout", type=int, default=300,
+                        help="statement timeout in seconds while measuring (a query past it is reported)")
     args = parser.parse_args()
     began = time.monotonic()
     scale = QUICK if args.quick else FULL
@@ -162,7 +165,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import OperationalError, connection
 
     from benchmarks import segments_data as data
     from profiles.models import ComputedTrait, Profile
@@ -202,6 +205,8 @@ def main() -> None:
     if (profiles, events) != (scale["profiles"], scale["events"]):
         raise SystemExit(f"the data set holds {profiles:,} profiles and {events:,} events, not {scale}: --rebuild")
 
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET statement_timeout = '{int(args.timeout)}s'")
     rules = rules_validate(TEST_RULES)
     lifetime_value = ComputedTrait.objects.get(key="lifetime_value")
     result: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "scale": "quick" if args.quick else "full",
@@ -229,50 +234,72 @@ def main() -> None:
     def hand_params(now) -> dict:
         return {"trait": lifetime_value.pk, "ltv": LIFETIME_VALUE_AT_LEAST, "since": now - timedelta(days=30)}
 
-    # Both sides get the same "now", so that the 30-day window has the same edge.
+    # Both sides get the same "now", so that the 30-day window has the same edge. A query that runs into the
+    # statement timeout is reported as such and not run again.
     timings: dict[str, list[float]] = {"compiled": [], **{name: [] for name in HAND_SQL}}
-    counts: dict[str, set[int]] = {name: set() for name in timings}
+    rounds: list[dict[str, int]] = []  # per round (one "now"): what each query counted
+    failed: dict[str, str] = {}
     for run in range(args.runs + 1):  # the first round warms the cache and is not counted
         now = datetime.now(UTC)
+        rounds.append({})
         for name in timings:
-            ms, count = compiled(now) if name == "compiled" else hand(HAND_SQL[name], now)
-            counts[name].add(count)
+            if name in failed:
+                continue
+            try:
+                ms, count = compiled(now) if name == "compiled" else hand(HAND_SQL[name], now)
+            except OperationalError as error:
+                failed[name] = _first_line(error)
+                log(f"{name}: {failed[name]}")
+                continue
+            rounds[-1][name] = count
             if run:
                 timings[name].append(ms)
-    found = set().union(*counts.values())
-    if len(found) != 1:
-        raise SystemExit(f"the compiled and the hand-written SQL disagree on the test segment: {counts}")
-    size = found.pop()
-    best = min(HAND_SQL, key=lambda name: statistics.median(timings[name]))
-    ratio = statistics.median(timings["compiled"]) / statistics.median(timings[best])
+    for counted in rounds:
+        if len(set(counted.values())) > 1:
+            raise SystemExit(f"the compiled and the hand-written SQL disagree on the test segment: {counted}")
+    if not rounds[-1]:
+        raise SystemExit(f"no query finished: {failed}")
+    size = next(iter(rounds[-1].values()))  # the window moves with the clock: the last round's count
+    medians = {name: statistics.median(values) for name, values in timings.items() if values}
+    best = min((name for name in HAND_SQL if name in medians), key=medians.get, default=None)
+    ratio = medians["compiled"] / medians[best] if best and "compiled" in medians else None
     result["segment_size"] = size
-    result["compiled_vs_hand"] = {"compiled_ms": summary(timings["compiled"]),
-                                  **{f"hand_{name}_ms": summary(timings[name]) for name in HAND_SQL},
-                                  "best_hand": best, "ratio": round(ratio, 2)}
-    log(f"test segment: {size:,} profiles; compiled {statistics.median(timings['compiled']):,.1f} ms, best hand "
-        f"({best}) {statistics.median(timings[best]):,.1f} ms: ratio {ratio:.2f}")
+    result["compiled_vs_hand"] = {
+        **{f"{'' if name == 'compiled' else 'hand_'}{name}_ms": summary(values) if values else None
+           for name, values in timings.items()},
+        "best_hand": best, "ratio": ratio and round(ratio, 2), "failed": dict(failed),
+        "statement_timeout_s": args.timeout}
+    log(f"test segment: {size:,} profiles; medians (ms) {medians}; best hand-written: {best}; ratio "
+        f"{ratio and round(ratio, 2)}")
 
     if args.explain:
         now = datetime.now(UTC)
-        statements = Statements()
-        with connection.execute_wrapper(statements):
-            profiles_matching(rules, now=now).count()
-        sql, params, _ms = statements.rows[-1]
-        with population_query(), connection.cursor() as cursor:
-            log(f"compiled SQL:\n{sql}\nparams: {params}\n{explain(cursor, sql, params)}")
-            for name, hand_sql in HAND_SQL.items():
-                log(f"hand-written SQL ({name}):\n{explain(cursor, hand_sql, hand_params(now))}")
+        sql, params = _count_sql(profiles_matching(rules, now=now))
+        plans = [("compiled", sql, params)] + [(f"hand-written, {name}", text, hand_params(now))
+                                              for name, text in HAND_SQL.items()]
+        for label, text, values in plans:
+            try:
+                with population_query(), connection.cursor() as cursor:
+                    plan = explain(cursor, text, values)
+            except OperationalError as error:
+                with population_query(), connection.cursor() as cursor:
+                    plan = f"({_first_line(error)}: the plan without ANALYZE)\n" + explain(
+                        cursor, text, values, analyze=False)
+            log(f"{label} SQL:\n{text}\nparams: {values}\n{plan}")
 
     # --- (a) the estimate -----------------------------------------------------------------------------------------
     estimate_ms = []
-    for _ in range(5):
-        begun = time.perf_counter()
-        estimate = segment_estimate(rules=rules)
-        estimate_ms.append((time.perf_counter() - begun) * 1000)
-    if estimate != size:
-        raise SystemExit(f"segment_estimate says {estimate:,}, profiles_matching counts {size:,}")
-    result["estimate_ms"] = summary(estimate_ms)
-    log(f"segment_estimate: median {result['estimate_ms']['median']:,.1f} ms")
+    try:
+        for _ in range(5):
+            begun = time.perf_counter()
+            estimate = segment_estimate(rules=rules)
+            estimate_ms.append((time.perf_counter() - begun) * 1000)
+            if not _close_to(estimate, size):
+                raise SystemExit(f"segment_estimate says {estimate:,}, profiles_matching counts {size:,}")
+    except OperationalError as error:
+        failed["estimate"] = _first_line(error)
+    result["estimate_ms"] = summary(estimate_ms) if estimate_ms else None
+    log(f"segment_estimate: {result['estimate_ms'] or failed['estimate']}")
 
     # --- (b) the full refresh -------------------------------------------------------------------------------------
     Segment.objects.filter(slug=SEGMENT_SLUG).delete()
@@ -284,12 +311,16 @@ def main() -> None:
     for label in ("from_empty", "unchanged"):
         statements = Statements()
         begun = time.perf_counter()
-        with connection.execute_wrapper(statements):
-            outcome = segment_refresh(segment=segment)
-        refresh[f"{label}_seconds"] = round(time.perf_counter() - begun, 2)
+        outcome = None
+        try:
+            with connection.execute_wrapper(statements):
+                outcome = segment_refresh(segment=segment)
+        except OperationalError as error:
+            failed[f"refresh_{label}"] = _first_line(error)
+        refresh[f"{label}_seconds"] = round(time.perf_counter() - begun, 2) if outcome else None
         refresh[f"{label}_result"] = outcome
         refresh[f"{label}_statements"] = len(statements.rows)
-        log(f"segment_refresh {label}: {refresh[f'{label}_seconds']:,.2f} s {outcome}, "
+        log(f"segment_refresh {label}: {refresh[f'{label}_seconds']} s {outcome or failed[f'refresh_{label}']}, "
             f"{len(statements.rows)} statements")
         if args.explain:
             with population_query(), connection.cursor() as cursor:
@@ -298,8 +329,10 @@ def main() -> None:
                         "SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
                     plan = explain(cursor, sql, params, analyze=False) if plannable else ""
                     log(f"  {ms:,.1f} ms: {sql[:2000]}\n{plan}")
-    if refresh["from_empty_result"].get("size") != size:
-        raise SystemExit(f"segment_refresh gives {refresh['from_empty_result']} for a segment of {size:,}")
+        if outcome is None:
+            break
+        if label == "from_empty" and not _close_to(outcome.get("size"), size):
+            raise SystemExit(f"segment_refresh gives {outcome} for a segment of {size:,}")
     result["refresh"] = refresh
 
     # --- (d) the real-time re-check of one profile ----------------------------------------------------------------
@@ -319,6 +352,15 @@ def main() -> None:
         computed_values_refresh(profile_ids=[profile_id])
         memberships_recheck(profile_ids=[profile_id])
         path_ms.append((time.perf_counter() - begun) * 1000)
+    if args.explain:
+        statements = Statements()
+        with connection.execute_wrapper(statements):
+            memberships_recheck(profile_ids=[ids[0]])
+        with connection.cursor() as cursor:
+            for sql, params, ms in statements.rows:
+                if sql.lstrip().upper().startswith("SELECT"):
+                    log(f"re-check of profile {ids[0]}, {ms:,.1f} ms: {sql}\nparams: {params}\n"
+                        f"{explain(cursor, sql, params)}")
     result["recheck_ms"] = summary(recheck_ms)
     result["recheck_db_ms"] = summary(recheck_db_ms)
     result["recheck_statements"] = round(statistics.fmean(recheck_statements), 1)
@@ -328,16 +370,50 @@ def main() -> None:
         f"{result['recheck_db_ms']['median']:.1f} ms); with computed_values_refresh first: median "
         f"{result['computed_refresh_and_recheck_ms']['median']:.1f} ms")
 
+    def within(value, limit) -> bool:
+        return value is not None and value <= limit
+
     result["targets"] = {
-        "count <= 2 s": result["estimate_ms"]["median"] <= 2000,
-        "full refresh <= 30 s": refresh["from_empty_seconds"] <= 30,
-        "compiled <= 1.5x hand-written": ratio <= 1.5,
-        "re-check of one profile <= 20 ms": result["recheck_ms"]["median"] <= 20,
+        "count <= 2 s": within(result["estimate_ms"] and result["estimate_ms"]["median"], 2000),
+        "full refresh <= 30 s": within(refresh["from_empty_seconds"], 30),
+        "compiled <= 1.5x hand-written": within(ratio, 1.5),
+        "re-check of one profile <= 20 ms (median)": within(result["recheck_ms"]["median"], 20),
+        "re-check of one profile <= 20 ms (p95)": within(result["recheck_ms"]["p95"], 20),
     }
+    result["failed"] = failed
     _purge_queue(args.broker_url)
     result["load_average_1min"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.monotonic() - began, 1)
     print(json.dumps(result, default=str))
+
+
+def _close_to(count, size: int) -> bool:
+    """The same segment counted at another moment: the 30-day window moves with the clock, so a few people may
+    have come or gone (0.5 %, at least 3)."""
+    return count is not None and abs(count - size) <= max(3, size // 200)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+class _Captured(Exception):
+    pass
+
+
+def _count_sql(queryset) -> tuple[str, tuple]:
+    """The SQL and parameters that ``queryset.count()`` runs, captured instead of run."""
+    from django.db import connection
+
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        raise _Captured
+
+    with connection.execute_wrapper(capture), contextlib.suppress(_Captured):
+        queryset.count()
+    return captured[0]
 
 
 def _purge_queue(broker_url: str) -> None:
