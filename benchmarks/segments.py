@@ -2,15 +2,17 @@
 
     .venv/bin/python benchmarks/segments.py             # 1,000,000 profiles, 20,000,000 events (cdp_bench_seg)
     .venv/bin/python benchmarks/segments.py --quick     # 20,000 profiles, 400,000 events (cdp_bench_seg_quick)
-    ... --explain     # EXPLAIN (ANALYZE, BUFFERS) of the compiled and the hand-written count, to stderr
+    ... --explain     # plans to stderr: the compiled and hand-written counts (EXPLAIN ANALYZE, BUFFERS), the
+                      # slowest refresh statements (EXPLAIN) and a one-profile re-check (EXPLAIN ANALYZE)
     ... --rebuild     # build the data set again even if the one in the database matches
+    ... --timeout 120 # statement timeout while measuring (default 300 s): a query past it is reported as failed
 
-The database (created when missing, migrated) keeps its data set between runs: it is built once per scale and
-seed by set-based SQL (benchmarks/segments_data.py: a retailer's people with country, city, tier, birth date,
-newsletter flag, an email identity, and a year of shop events with skewed activity), then the stock computed
-traits are installed and computed by the real service (``computed_traits_install``, ``computed_trait_recompute``;
-timed) and everything is vacuumed and analyzed. A later run reuses a data set that matches the scale, seed and
-generator version and rebuilds one that does not.
+The database (created when missing, migrated) keeps its data set between runs: it is built once per scale and seed
+by set-based SQL (benchmarks/segments_data.py: a retailer's people with country, city, tier, birth date, newsletter
+flag, an email identity, and a year of shop events with skewed activity), then the stock computed traits are
+installed and computed by the real service (``computed_traits_install``, ``computed_traits_recompute_all``; timed)
+and everything is vacuumed and analyzed. A later run reuses a data set that matches the scale, seed and generator
+version and rebuilds one that does not.
 
 The test segment (TEST_RULES) has three trait conditions (country in DE/AT, tier gold or silver, newsletter or
 born before 1980), one event count in a 30-day window (Page Viewed at least 3 times in the last 30 days) and one
@@ -21,7 +23,8 @@ computed-trait condition (lifetime value at least 300). Measured:
   changed (target <= 30 s);
 - the compiled SQL (``profiles_matching(rules).count()``) against the best of the hand-written queries below for
   the same question (HAND_SQL), alternating, warm cache, the median of several runs each (target <= 1.5x); both
-  must find the same number of profiles, or the benchmark stops with an error;
+  must find the same number of profiles in every round (one "now" per round), or the benchmark stops with an
+  error;
 - the real-time re-check of one profile, ``memberships_recheck(profile_ids=[id])``, over 200 random profiles,
   median and p95 (target <= 20 ms); and, as the real-time path runs it after a change, ``computed_values_refresh``
   of that profile followed by the re-check.
