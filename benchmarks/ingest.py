@@ -313,6 +313,54 @@ def run_processing(env, workers: int) -> dict:
             "worker_cpu_seconds": [round(r["cpu_seconds"], 2) for r in results]}
 
 
+def _ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def server_pids(env, server) -> dict[str, list[int]]:
+    """The gunicorn workers and this database's PostgreSQL backends (other databases' work is not ours)."""
+    workers = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == server.process.pid:
+                        workers.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    backends = [row[0] for row in sql(env, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")]
+    return {"web": workers, "db": backends}
+
+
+class ServerCPU:
+    """CPU seconds the server spent during a load (gunicorn workers, and this database's client backends; the WAL
+    writer and autovacuum aside): per request it is a figure that other work on a shared machine disturbs less than
+    requests/s (though contention for the cores inflates it too)."""
+
+    def __init__(self, env, server):
+        self.env, self.server = env, server
+
+    def __enter__(self):
+        self.before = {pid: _ticks(pid) for pids in server_pids(self.env, self.server).values() for pid in pids}
+        return self
+
+    def __exit__(self, *exc):
+        pids = server_pids(self.env, self.server)
+        tick = os.sysconf("SC_CLK_TCK")
+        self.seconds = {kind: sum(_ticks(pid) - self.before.get(pid, 0) for pid in group) / tick
+                        for kind, group in pids.items()}
+
+
+def _cpu_total(rounds: list[dict]) -> float:
+    return sum(sum(r["cpu_us_per_request"].values()) for r in rounds) / len(rounds)
+
+
 def sql(env, query: str, *params):
     import psycopg
 
@@ -357,7 +405,8 @@ def main() -> None:
     write_key = manage(env, "create_source", "--kind", "http", "--channel", "web", "Benchmark web").strip() \
         .splitlines()[-1]
     broker_purge(args.broker_url)
-    result: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "scale": "quick" if args.quick
+    result: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "load_average_at_start":
+                    os.getloadavg(), "scale": "quick" if args.quick
                     else "full", "machine": machine(),
                     "server": {"gunicorn_workers": workers, "threads": args.threads, "connections": args.connections,
                                "load_generator": "wrk" if load is run_wrk else "python",
@@ -373,13 +422,19 @@ def main() -> None:
         rounds = {"bare": [], "track": []}
         for round_number in range(scale["rounds"]):
             for kind, path in (("bare", "/bench/bare"), ("track", "/v1/track")):
-                figures = load(server.url + path, "track", write_key, duration=scale["duration"], **options)
+                with ServerCPU(env, server) as cpu:
+                    figures = load(server.url + path, "track", write_key, duration=scale["duration"], **options)
+                figures["cpu_us_per_request"] = {name: round(1e6 * seconds / max(figures["requests"], 1))
+                                                 for name, seconds in cpu.seconds.items()}
                 rounds[kind].append(figures)
                 log(f"round {round_number + 1} {kind}: {figures['rps']:.0f} requests/s "
                     f"(non-2xx {figures['non_2xx']}, socket errors {figures['socket_errors']})")
         time.sleep(2)
         stored_track = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0] - before
-        batch = load(server.url + "/v1/batch", "batch", write_key, duration=scale["batch_duration"], **options)
+        with ServerCPU(env, server) as cpu:
+            batch = load(server.url + "/v1/batch", "batch", write_key, duration=scale["batch_duration"], **options)
+        batch_cpu = {name: round(1e6 * seconds / max(batch["requests"] * 100, 1), 1)
+                     for name, seconds in cpu.seconds.items()}
         log(f"batch: {batch['rps']:.0f} requests/s = {batch['rps'] * 100:.0f} events/s (non-2xx {batch['non_2xx']})")
     stored_total = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0]
     stored_batch = stored_total - before - stored_track
@@ -392,8 +447,12 @@ def main() -> None:
         "bare_view_requests_per_s": round(bare_rps),
         "single_track_requests_per_s": round(track_rps),
         "track_vs_bare": round(track_rps / bare_rps, 3),
-        "track_rounds": [{"bare": round(b["rps"]), "track": round(t["rps"]), "track_latency_avg": t["latency_avg"]}
+        "track_rounds": [{"bare": round(b["rps"]), "track": round(t["rps"]), "track_latency_avg": t["latency_avg"],
+                          "bare_cpu_us": b["cpu_us_per_request"], "track_cpu_us": t["cpu_us_per_request"]}
                          for b, t in zip(rounds["bare"], rounds["track"], strict=True)],
+        # The server CPU a request costs (web workers + its database backends), the mean of the rounds: their ratio is
+        # the throughput ratio a CPU-bound, otherwise idle machine would show, whatever else ran meanwhile.
+        "track_vs_bare_by_cpu": round(_cpu_total(rounds["bare"]) / _cpu_total(rounds["track"]), 3),
         "track_errors": sum(r["non_2xx"] + r["socket_errors"] for r in rounds["track"]),
         "track_requests_ok": track_ok,
         "track_messages_stored": stored_track,
@@ -402,6 +461,7 @@ def main() -> None:
         "batch_errors": batch["non_2xx"] + batch["socket_errors"],
         "batch_events_stored": stored_batch,
         "batch_latency_avg": batch["latency_avg"],
+        "batch_cpu_us_per_event": batch_cpu,
     })
 
     log(f"Processing {stored_total:,} inbox messages with 1 worker process ...")
@@ -434,6 +494,7 @@ def main() -> None:
             >= TARGETS["inbox_to_profiles_events_per_s_per_worker"],
     }
     result["seconds"] = round(time.monotonic() - started, 1)
+    result["load_average_at_end"] = os.getloadavg()
     print(json.dumps(result))
 
 
