@@ -53,9 +53,10 @@ def eligible_query(members, purpose_key: str):
             .exclude(processing_restricted_exists(profile_ref=OuterRef("pk"))))
 
 
-def _payloads(activation: Activation, eligible) -> dict[int, tuple[dict, str]]:
+def _payloads(activation: Activation, eligible):
+    """(profile id, payload, hash) of each eligible member, in id order, read in chunks: one query for the rows and
+    one for their computed values per chunk."""
     keys = computed_keys(activation.mapping)
-    out: dict[int, tuple[dict, str]] = {}
     rows = eligible.order_by("pk").values("id", "traits", "created_at", "last_seen_at")
     chunk: list[dict] = []
 
@@ -68,25 +69,23 @@ def _payloads(activation: Activation, eligible) -> dict[int, tuple[dict, str]]:
                 computed.setdefault(pid, {})[key] = computed_value(value_type, number, text, time)
         for row in chunk:
             payload = payload_build(activation.mapping, row, computed.get(row["id"], {}))
-            out[row["id"]] = (payload, payload_hash(payload))
+            yield row["id"], payload, payload_hash(payload)
         chunk.clear()
 
     for row in rows.iterator(chunk_size=READ_CHUNK):
         chunk.append(row)
         if len(chunk) >= READ_CHUNK:
-            flush()
+            yield from flush()
     if chunk:
-        flush()
-    return out
+        yield from flush()
 
 
 def delta_compute(activation: Activation, *, profile_ids=None, removals_only: bool = False) -> Delta:
-    """The delta to send now; with ``profile_ids``, only among those profiles (real-time triggers, consent)."""
+    """The delta to send now; with ``profile_ids``, only among those profiles (real-time triggers, consent).
+    Payloads are kept only for the members whose payload changed; the others leave just their id."""
     members = members_query(activation, profile_ids)
     eligible = eligible_query(members, activation.purpose.key)
     delta = Delta(members=members.count())
-    wanted = _payloads(activation, eligible)
-    delta.skipped_consent = delta.members - len(wanted)
     state_rows = SyncMember.objects.filter(activation=activation)
     if profile_ids is not None:
         state_rows = state_rows.filter(profile_id__in=list(profile_ids))
@@ -96,21 +95,23 @@ def delta_compute(activation: Activation, *, profile_ids=None, removals_only: bo
             delivery__activation=activation, delivery__status__in=IN_FLIGHT, profile_id__isnull=False)
             .order_by("id").values_list("profile_id", "change", "payload_hash")):
         in_flight[pid] = (change, item_hash)  # the latest one wins
-    if not removals_only:
-        for pid, (payload, digest) in wanted.items():
-            if state.get(pid) == digest:
-                continue
-            flying = in_flight.get(pid)
-            if flying and flying[0] != DeliveryItem.Change.REMOVED and flying[1] == digest:
-                continue
-            change = DeliveryItem.Change.CHANGED if pid in state else DeliveryItem.Change.ADDED
-            delta.upserts.append((pid, change, payload, digest))
+    wanted: set[int] = set()
+    for pid, payload, digest in _payloads(activation, eligible):
+        wanted.add(pid)
+        if removals_only or state.get(pid) == digest:
+            continue
+        flying = in_flight.get(pid)
+        if flying and flying[0] != DeliveryItem.Change.REMOVED and flying[1] == digest:
+            continue
+        change = DeliveryItem.Change.CHANGED if pid in state else DeliveryItem.Change.ADDED
+        delta.upserts.append((pid, change, payload, digest))
+    delta.skipped_consent = delta.members - len(wanted)
     gone = [pid for pid in state if pid not in wanted]
     gone = [pid for pid in gone if (in_flight.get(pid) or ("",))[0] != DeliveryItem.Change.REMOVED]
-    if gone:
-        for pid, payload, digest in (SyncMember.objects.filter(activation=activation, profile_id__in=gone)
-                                     .order_by("profile_id").values_list("profile_id", "payload", "payload_hash")):
-            delta.removals.append((pid, payload, digest))
+    for start in range(0, len(gone), READ_CHUNK):  # chunks: SQLite limits the parameters of one statement
+        delta.removals.extend(SyncMember.objects.filter(activation=activation,
+                                                        profile_id__in=gone[start:start + READ_CHUNK])
+                              .order_by("profile_id").values_list("profile_id", "payload", "payload_hash"))
     return delta
 
 

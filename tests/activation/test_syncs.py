@@ -157,3 +157,19 @@ def test_computed_traits_are_mapped_in_one_query_per_chunk(
         delta = delta_compute(activation)
     assert sorted(payload["orders"] for _, _, payload, _ in delta.upserts) == [0, 1, 2, 3, 4, 5]
     assert DeliveryItem.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_thousands_of_removals_are_read_in_chunks(webhook, make_activation, vips):
+    from django.utils import timezone
+
+    from activation.services.syncs import READ_CHUNK, delta_compute
+    from profiles.models import Profile
+
+    activation = make_activation(webhook)
+    gone = Profile.objects.bulk_create([Profile(traits={"email": f"p{i}@example.com"})
+                                       for i in range(READ_CHUNK + 500)])
+    SyncMember.objects.bulk_create([SyncMember(activation=activation, profile=p, payload={"email": p.traits["email"]},
+                                               payload_hash="old", sent_at=timezone.now()) for p in gone])
+    delta = delta_compute(activation)
+    assert len(delta.removals) == READ_CHUNK + 500 and delta.upserts == []
