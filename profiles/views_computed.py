@@ -2,6 +2,7 @@
 or change one, its page with the distribution, and "Recompute now". Marketing and Admin define them; everyone
 with profiles.view_* sees them. Views are thin: the services check and compute, the selectors read."""
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 
@@ -129,9 +130,12 @@ class ComputedTraitRecomputeView(CDPViewMixin, View):
     def post(self, request, key=None):
         trait = get_object_or_404(ComputedTrait, key=key) if key else None
         computed_traits_recompute_enqueue(trait=trait)
-        target = redirect("profiles:computed-detail", key=key) if key else redirect("profiles:computed-list")
+        if request.htmx:  # the page stays; its status reloads on the event
+            response = HttpResponse(status=204)
+        else:
+            response = redirect("profiles:computed-detail", key=key) if key else redirect("profiles:computed-list")
         message = (f"{trait.name} is being recomputed." if trait else "Every computed trait is being recomputed.")
-        return notify(request, target, message, events={"computedTraitsChanged": {"key": key}})
+        return notify(request, response, message, events={"computedTraitsChanged": {"key": key}})
 
 
 class ComputedTraitDeleteView(CDPViewMixin, View):

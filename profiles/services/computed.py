@@ -14,7 +14,8 @@ shares its name with a column) or the event's ``channel``, ``name``, ``type``, `
 - most_frequent: the value most events carry (ties: the most recent, then the smallest).
 - rfm: RFM scores 1-5 by quintiles across the profiles with at least one matching event (recency: the last
   event's time, frequency: the count, monetary: the sum of the field); ``segment`` names the cell of the R/FM grid.
-  The full run stores the quintile boundaries; the incremental refresh scores against them.
+  The full run stores the quintile boundaries; the incremental refresh scores against them (and cuts again only
+  for small shops or a stale cut, see ``_rfm_cut_due``).
 
 ``value_type`` is derived, never chosen: counts, sums and averages are numbers, most frequent/first/last of text is
 text, min/max/first/last of ``timestamp`` a time, or ``days_since`` with ``as_days_since`` (the time is stored and
@@ -43,8 +44,7 @@ Aggregation = ComputedTrait.Aggregation
 ValueType = ComputedTrait.ValueType
 RFMPart = ComputedTrait.RFMPart
 
-# Event columns a definition may name as its field or in a filter; anything else is a property path.
-EVENT_COLUMNS = ("channel", "name", "type", "source", "timestamp")
+# Event columns a definition may name as its field or in a filter (and timestamp); anything else is a property path.
 TEXT_COLUMNS = ("channel", "name", "type", "source")
 FILTER_OPS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "in")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
