@@ -1,24 +1,36 @@
 """Personal data held by ingestion (registered in the cdp.core registry).
 
-Inbox messages carry identifiers in their payloads (userId, anonymousId, traits.email, ...). They are found by the
-identities of the profile.
+Inbox messages carry identifiers anywhere in their payloads: userId, anonymousId, traits.email, context.traits.phone,
+externalIds, a webhook's or an import row's own fields. A message belongs to a person when any string in its
+payload equals one of the person's identifiers, in any form it may have been sent in (as stored, as it arrived,
+emails in any case, phones in E.164 or as digits). The payload is searched as JSON text for the quoted value, so
+that "1" never matches "12" and nothing of another person is taken along.
 """
 
-from django.db.models import Q
+import json
+
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
 from ingestion.models import InboxMessage
+from profiles.search import identifier_candidates
+
+
+def _needles(profile) -> set[str]:
+    needles = set()
+    for identity_type, value, raw_value in profile.identities.values_list("type", "value", "raw_value"):
+        for text in (value, raw_value):
+            needles.update(identifier_candidates(identity_type, text))
+    return {needle for needle in needles if needle}
 
 
 def _messages_of(profile):
     query = Q()
-    for identity_type, value in profile.identities.values_list("type", "value"):
-        if identity_type == "user_id":
-            query |= Q(payload__userId=value)
-        elif identity_type == "anonymous_id":
-            query |= Q(payload__anonymousId=value)
-        elif identity_type == "email":
-            query |= Q(payload__traits__email=value) | Q(payload__context__traits__email=value)
-    return InboxMessage.objects.filter(query) if query else InboxMessage.objects.none()
+    for needle in sorted(_needles(profile)):
+        query |= Q(payload_text__icontains=json.dumps(needle))
+    if not query:
+        return InboxMessage.objects.none()
+    return InboxMessage.objects.annotate(payload_text=Cast("payload", TextField())).filter(query)
 
 
 def personal_data_export(profile) -> dict:
