@@ -2,8 +2,10 @@
 or change one, its page with the distribution, and "Recompute now". Marketing and Admin define them; everyone
 with profiles.view_* sees them. Views are thin: the services check and compute, the selectors read."""
 
+from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views import View
 
 from cdp.core.htmx import notify
@@ -148,7 +150,12 @@ class ComputedTraitDeleteView(CDPViewMixin, View):
         trait = get_object_or_404(ComputedTrait, key=key)
         name = trait.name
         computed_trait_delete(trait=trait)
-        return notify(request, redirect("profiles:computed-list"), f"{name} is deleted.")
+        messages.success(request, f"{name} is deleted.")
+        if request.htmx:  # asked to confirm by htmx (hx-confirm): the browser goes to the list
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("profiles:computed-list")
+            return response
+        return redirect("profiles:computed-list")
 
 
 def computed_panel_context(profile, user) -> dict:

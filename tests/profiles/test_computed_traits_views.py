@@ -165,6 +165,8 @@ def test_marketing_deletes_a_trait_with_its_values(login_as, shop):
     client = login_as("Marketing")
     assert client.post(reverse("profiles:computed-delete", args=["order_count"])).status_code == 302
     assert not ComputedTrait.objects.filter(key="order_count").exists()
+    response = client.post(reverse("profiles:computed-delete", args=["lifetime_value"]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response["HX-Redirect"] == reverse("profiles:computed-list")
     assert not ComputedValue.objects.filter(trait__key="order_count").exists()
 
 
