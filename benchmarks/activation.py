@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,6 +205,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
         server.shutdown()
+        if missed:
+            log(f"worker log (end):\n{worker_log.read_text()[-4000:]}")
+        shutil.rmtree(workdir, ignore_errors=True)
     values = sorted(latencies)
     result = {
         "benchmark": "activation realtime", "trials": trials, "missed": missed,
