@@ -28,6 +28,7 @@ migrate: $(VENV)/.installed
 # Loads the demo data once (it does nothing when profiles exist), then serves the UI.
 run: migrate
 	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py seed_segments
 	$(BIN)/python manage.py demo_users
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
