@@ -152,13 +152,15 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the data set even if it matches")
     parser.add_argument("--recompute", action="store_true", help="compute the stock computed traits again")
     parser.add_argument("--explain", action="store_true", help="print the query plans to stderr")
-    parser.add_argument("--runs", type=int, default=7, help="alternating runs of compiled and hand-written SQL")
-    parser.add_argument("--rechecks", type=int, default=200)
+    parser.add_argument("--runs", type=int, help="alternating runs of compiled and hand-written SQL (7; quick: 5)")
+    parser.add_argument("--rechecks", type=int, help="profiles re-checked (200; quick: 100)")
     parser.add_argument("--timeout", type=int, default=300,
                         help="statement timeout in seconds while measuring (a query past it is reported)")
     args = parser.parse_args()
     began = time.monotonic()
     scale = QUICK if args.quick else FULL
+    args.runs = args.runs or (5 if args.quick else 7)
+    args.rechecks = args.rechecks or (100 if args.quick else 200)
     url = args.database_url or (DATABASE + "_quick" if args.quick else DATABASE)
     database_ensure(url)
     os.environ["DATABASE_URL"] = url
