@@ -143,8 +143,8 @@ def test_timeline_filters_by_channel_and_type_as_an_htmx_partial(login_as):
 
 def test_consent_and_segment_panels_come_from_their_apps(login_as):
     anna = person("anna@example.de")
-    purpose = Purpose.objects.create(key="email_marketing", name="Email marketing")
-    Purpose.objects.create(key="profiling", name="Profiling")
+    purpose = Purpose.objects.get_or_create(key="email_marketing", defaults={"name": "Email marketing"})[0]
+    Purpose.objects.get_or_create(key="profiling", defaults={"name": "Profiling"})
     ConsentRecord.objects.create(profile=anna, purpose=purpose, status="granted", recorded_at=timezone.now())
     segment = Segment.objects.create(name="Loyal customers", slug="loyal")
     Membership.objects.create(segment=segment, profile=anna, entered_at=timezone.now())
@@ -155,7 +155,7 @@ def test_consent_and_segment_panels_come_from_their_apps(login_as):
 
 def test_panels_need_their_permissions(login_as, make_user):
     anna = person("anna@example.de")
-    Purpose.objects.create(key="email_marketing", name="Email marketing")
+    Purpose.objects.get_or_create(key="email_marketing", defaults={"name": "Email marketing"})
     from django.contrib.auth.models import Permission
     user = make_user(None, username="viewer")
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_profile", "view_event"]))

@@ -24,7 +24,7 @@ def anna():
 def test_retrieve_has_traits_lineage_identities_segments_and_consent(api_as, anna):
     segment = Segment.objects.create(name="Loyal", slug="loyal")
     Membership.objects.create(segment=segment, profile=anna, entered_at=timezone.now())
-    purpose = Purpose.objects.create(key="email_marketing", name="Email marketing")
+    purpose = Purpose.objects.get_or_create(key="email_marketing", defaults={"name": "Email marketing"})[0]
     ConsentRecord.objects.create(profile=anna, purpose=purpose, status="granted", recorded_at=timezone.now())
     trait_values_record([(anna.pk, "plan", "gold", "shop", timezone.now())])
     golden_record_recompute(profile=anna, names=["plan"])
