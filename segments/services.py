@@ -9,6 +9,8 @@ decides). ``segment_entered`` and ``segment_exited`` go out on commit with exact
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
@@ -91,6 +93,28 @@ def _enter(segment_id: int, matching_sql: str, params: tuple, at) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+@contextmanager
+def _materialized(sql: str, params: tuple):
+    """The profile ids a query selects, computed once into a temporary table (analyzed on PostgreSQL), so that
+    the exits and entries of a refresh compare memberships with a table of known size instead of re-running the
+    rules inside an anti-join, where one wrong row estimate means re-running them for every member. Yields the
+    SQL that reads the ids (column ``id``)."""
+    table = f"segment_matching_{uuid.uuid4().hex[:16]}"
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} (id bigint PRIMARY KEY)"
+                       + (" ON COMMIT DROP" if postgres else ""))
+        cursor.execute(f"INSERT INTO {table} (id) {sql}", params)
+        if postgres:
+            cursor.execute(f"ANALYZE {table}")
+    try:
+        yield f"SELECT id FROM {table}"
+    finally:
+        if not postgres:  # PostgreSQL drops it with the transaction (also when it fails)
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def _exit(segment_id: int, matching_sql: str, params: tuple, at) -> list[int]:
     """Close the open stays of profiles the SQL (column ``id``) no longer selects; the ids that exited."""
     with connection.cursor() as cursor:
@@ -125,8 +149,9 @@ def _record_size(segment_id: int, *, size: int, entered: int, exited: int) -> No
 
 
 def segment_refresh(*, segment: Segment) -> dict:
-    """Recompute the whole membership of a segment from its rules, in two statements: profiles that meet the
-    rules and are not members enter, members that no longer meet them exit. A static segment is snapshotted the
+    """Recompute the whole membership of a segment from its rules: the rules run once (into a temporary
+    table), then two statements: profiles that meet the rules and are not members enter, members that no longer
+    meet them exit. A static segment is snapshotted the
     same way when asked. Records the size of the day; sends entered/exited on commit."""
     started = time.monotonic()
     now = timezone.now()
@@ -134,9 +159,9 @@ def segment_refresh(*, segment: Segment) -> dict:
         locked = Segment.objects.select_for_update().get(pk=segment.pk)  # one refresh of a segment at a time
         if locked.rules:
             matching = rule_tree.profiles_matching(locked.rules, now=now).order_by().values("id")
-            sql, params = matching.query.sql_with_params()
-            exited = _exit(locked.pk, sql, params, now)
-            entered = _enter(locked.pk, sql, params, now)
+            with _materialized(*matching.query.sql_with_params()) as matched_sql:
+                exited = _exit(locked.pk, matched_sql, (), now)
+                entered = _enter(locked.pk, matched_sql, (), now)
         else:
             entered, exited = [], []
         size = Membership.objects.filter(segment=locked, exited_at__isnull=True).count()
