@@ -14,8 +14,8 @@ shares its name with a column) or the event's ``channel``, ``name``, ``type``, `
 - most_frequent: the value most events carry (ties: the most recent, then the smallest).
 - rfm: RFM scores 1-5 by quintiles across the profiles with at least one matching event (recency: the last
   event's time, frequency: the count, monetary: the sum of the field); ``segment`` names the cell of the R/FM grid.
-  The full run stores the quintile boundaries; the incremental refresh scores against them (and cuts again only
-  for small shops or a stale cut, see ``_rfm_cut_due``).
+  The full run stores the quintile boundaries; the incremental refresh scores against them (small shops are cut
+  again inline; a missing or stale cut queues the full recompute, see ``_rfm_cut_due``).
 
 ``value_type`` is derived, never chosen: counts, sums and averages are numbers, most frequent/first/last of text is
 text, min/max/first/last of ``timestamp`` a time, or ``days_since`` with ``as_days_since`` (the time is stored and
@@ -34,6 +34,7 @@ import re
 import time as clock
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -60,6 +61,7 @@ ORDER_EVENT = "Order Completed"
 # A refresh cuts RFM quintiles itself below this many customers, or when the last cut is older than this.
 RFM_RECUT_BELOW = 1000
 RFM_CUT_MAX_AGE = timedelta(hours=26)
+RFM_CUT_QUEUED_SECONDS = 3600
 
 # The R/FM grid: recency score x the rounded mean of the frequency and monetary scores.
 RFM_GRID: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -725,24 +727,35 @@ def computed_values_refresh(*, profile_ids) -> int:
     now = timezone.now()
     cuts: dict[str, dict] = {}
     for trait in traits:
-        if trait.aggregation == Aggregation.RFM and _rfm_cut_due(trait, now=now):
+        if trait.aggregation != Aggregation.RFM:
+            continue
+        due = _rfm_cut_due(trait, now=now)
+        if due == "inline":
             signature = _rfm_signature(trait, cut=False)  # one cut per definition, shared by its traits
             if signature not in cuts:
                 cuts[signature] = rfm_boundaries_compute(trait=trait, now=now)
             trait.boundaries = cuts[signature]
             ComputedTrait.objects.filter(pk=trait.pk).update(boundaries=trait.boundaries)
+        elif due == "task" and cache.add(f"profiles:rfm-cut-queued:{trait.pk}", True, RFM_CUT_QUEUED_SECONDS):
+            computed_traits_recompute_enqueue(trait=trait)  # scored against the old cut until the task ran
     written, deleted = _apply(traits, now=now, profile_ids=ids)
     return written + deleted
 
 
-def _rfm_cut_due(trait: ComputedTrait, *, now: datetime) -> bool:
-    """Whether a refresh cuts RFM quintiles itself: never cut yet, cut from fewer than RFM_RECUT_BELOW customers
-    (a small shop: the cut is cheap and the customer base still moves), or older than RFM_CUT_MAX_AGE (the nightly
-    run did not happen: no beat in the embedded default). Otherwise the last full run's cut scores everyone."""
+def _rfm_cut_due(trait: ComputedTrait, *, now: datetime) -> str | None:
+    """Whether a refresh needs a new RFM cut, and who makes it. "inline": a small shop (the last cut had fewer than
+    RFM_RECUT_BELOW customers), where cutting is cheap and the early customers of a fresh install would otherwise
+    set the scale for good. "task": no cut yet, or one older than RFM_CUT_MAX_AGE (no nightly run: the embedded
+    default has no beat), on a shop of unknown or large size: the trait's full recompute is queued (at most once
+    per RFM_CUT_QUEUED_SECONDS), because cutting a million customers does not belong in the profile_changed path.
+    None: the last full run's cut scores everyone."""
     bounds = trait.boundaries or {}
+    if _rfm_bounds_params(trait) is None:
+        return "task"
+    if bounds.get("customers") is not None and bounds["customers"] < RFM_RECUT_BELOW:
+        return "inline"
     cut_at = parse_datetime(bounds.get("cut_at") or "")
-    return (_rfm_bounds_params(trait) is None or cut_at is None or bounds.get("customers", 0) < RFM_RECUT_BELOW
-            or now - cut_at > RFM_CUT_MAX_AGE)
+    return "task" if cut_at is not None and now - cut_at > RFM_CUT_MAX_AGE else None
 
 
 def computed_trait_recompute(*, trait: ComputedTrait, rfm_cut: dict | None = None) -> int:

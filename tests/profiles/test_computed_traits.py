@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -33,6 +34,14 @@ from profiles.services.computed import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_queued_cuts():
+    """A queued RFM cut is remembered in the cache for an hour; each test starts without one."""
+    cache.clear()
+    yield
+    cache.clear()
 
 NOW = timezone.now()
 
@@ -297,10 +306,15 @@ def test_rfm_incremental_scores_against_the_last_full_run(monkeypatch):
     assert values("rfm_segment")[people[0].pk] == "Champions"
 
 
-def test_rfm_small_shops_and_stale_cuts_are_cut_again_by_the_refresh():
+def test_rfm_cuts_missing_or_stale_are_queued_small_shops_are_cut_inline(django_capture_on_commit_callbacks):
     people = _rfm_shop(10)
     frequency = ComputedTrait.objects.get(key="rfm_frequency")
-    computed_values_refresh(profile_ids=[people[0].pk])  # never cut: the refresh cuts
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        computed_values_refresh(profile_ids=[people[0].pk])  # never cut: the full recompute is queued, once
+        computed_values_refresh(profile_ids=[people[1].pk])
+    assert len(queued) == 4 and values("rfm_frequency") == {}  # one per RFM trait, not one per refresh
+    for callback in queued:
+        callback()
     frequency.refresh_from_db()
     assert frequency.boundaries["frequency"] == [2.0, 4.0, 6.0, 8.0] and frequency.boundaries["customers"] == 10
     for i in range(10, 15):  # five more customers with many orders
@@ -309,6 +323,13 @@ def test_rfm_small_shops_and_stale_cuts_are_cut_again_by_the_refresh():
     frequency.refresh_from_db()
     assert frequency.boundaries["customers"] == 15 and frequency.boundaries["frequency"] == [3.0, 6.0, 9.0, 20.0]
     assert ComputedTrait.objects.get(key="rfm_segment").boundaries["frequency"] == [3.0, 6.0, 9.0, 20.0]
+    # a large shop's cut older than RFM_CUT_MAX_AGE: queued again, scored against the old cut meanwhile
+    stale = {**frequency.boundaries, "customers": 5000, "cut_at": (NOW - timedelta(hours=30)).isoformat()}
+    ComputedTrait.objects.filter(aggregation="rfm").update(boundaries=stale)
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        computed_values_refresh(profile_ids=[people[0].pk])
+    assert len(queued) == 4 and values("rfm_frequency")[people[0].pk] == 1
 
 
 def test_rfm_grid_covers_every_cell_once():
