@@ -20,6 +20,7 @@ tree with one statement. Two shapes of the same tree:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -438,7 +439,7 @@ class _Compiler:
     def computed(self, node) -> Q:
         key = node["trait"]
         if key not in self._computed:
-            self._computed[key] = ComputedTrait.objects.get(key=key)
+            self._computed[key] = computed_trait_definition(key)
         trait = self._computed[key]
         op, value = node["op"], node.get("value")
         values = ComputedValue.objects.filter(trait=trait, profile=OuterRef("pk"))
@@ -550,6 +551,25 @@ class _Compiler:
         member = Exists(Membership.objects.filter(segment__slug=node["segment"], profile=OuterRef("pk"),
                                                   exited_at__isnull=True))
         return Q(member) if node["op"] == "member" else ~member
+
+
+# The compiler needs each computed trait's id and value type. Both are read at most every few seconds per process:
+# the real-time re-check compiles the rules for every changed profile, and a definition changes rarely (a changed
+# value type is a new definition, which a segment's next refresh picks up).
+COMPUTED_CACHE_SECONDS = 10.0
+_computed_cache: dict[str, tuple[float, ComputedTrait]] = {}
+
+
+def computed_cache_clear() -> None:
+    _computed_cache.clear()
+
+
+def computed_trait_definition(key: str) -> ComputedTrait:
+    cached = _computed_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] > COMPUTED_CACHE_SECONDS:
+        cached = (time.monotonic(), ComputedTrait.objects.only("pk", "key", "value_type").get(key=key))
+        _computed_cache[key] = cached
+    return cached[1]
 
 
 def _aware(value: str, *, end: bool = False) -> datetime:

@@ -50,6 +50,7 @@ def segment_create(*, name: str, rules: dict, kind: str = Segment.Kind.DYNAMIC, 
     rule_tree.rules_validate(rules)
     segment = Segment.objects.create(name=name, slug=slug or _unique_slug(name), description=description, kind=kind,
                                      rules=rules, created_by=actor if getattr(actor, "pk", None) else None)
+    transaction.on_commit(selectors.segments_cache_clear)
     _refresh_later(segment)
     return segment
 
@@ -68,6 +69,7 @@ def segment_update(*, segment: Segment, actor=None, **fields) -> Segment:
     for key, value in fields.items():
         setattr(segment, key, value)
     segment.save()
+    transaction.on_commit(selectors.segments_cache_clear)
     if rules_changed and segment.rules:
         _refresh_later(segment)
     return segment
@@ -81,6 +83,7 @@ def segment_delete(*, segment: Segment, actor=None) -> None:
     if dependants:
         raise rule_tree.RuleError({"segment": [f"Used by {', '.join(sorted(dependants))}; change those first."]})
     segment.delete()
+    transaction.on_commit(selectors.segments_cache_clear)
 
 
 def _enter(segment_id: int, matching_sql: str, params: tuple, at) -> list[int]:
@@ -185,7 +188,7 @@ def memberships_recheck(*, profile_ids) -> dict:
     membership just changed are evaluated again after it. Merged-away profiles leave their segments."""
     ids = sorted({int(pk) for pk in profile_ids})
     totals = {"profiles": len(ids), "entered": 0, "exited": 0}
-    segments = selectors.dynamic_segments_in_order() if ids else []
+    segments = selectors.dynamic_segments_in_order(cached=True) if ids else []
     if not segments:
         return totals
     now = timezone.now()

@@ -61,3 +61,17 @@ def eager_tasks(request):
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Caches a process keeps for a few seconds (the segments the real-time re-check runs, computed-trait
+    definitions) must not carry one test's rolled-back rows into the next."""
+    from segments.rules import computed_cache_clear
+    from segments.selectors import segments_cache_clear
+
+    segments_cache_clear()
+    computed_cache_clear()
+    yield
+    segments_cache_clear()
+    computed_cache_clear()
