@@ -53,7 +53,12 @@ def eager_tasks(request):
     tasks do, and the broker round trip itself is tested by the tests marked ``broker`` (tests/core/test_celery.py),
     which keep the real broker."""
     if request.node.get_closest_marker("broker"):
-        yield
+        from celery.result import allow_join_result
+
+        # Celery keeps one process-wide "inside a task" flag; eager tasks run by a live-server thread while the test
+        # thread ran its own can leave it set, and a real result.get() would then refuse to wait.
+        with allow_join_result():
+            yield
         return
     from cdp.celery import app
 
@@ -65,13 +70,15 @@ def eager_tasks(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    """Caches a process keeps for a few seconds (the segments the real-time re-check runs, computed-trait
-    definitions) must not carry one test's rolled-back rows into the next."""
+    """Caches kept for a few seconds or minutes (the segments the real-time re-check runs, computed-trait
+    definitions, the segment builder's catalog of trait and event names, which lives in the shared cache) must not
+    carry one test's rolled-back rows into the next."""
+    from segments.catalog import catalog_clear
     from segments.rules import computed_cache_clear
     from segments.selectors import segments_cache_clear
 
-    segments_cache_clear()
-    computed_cache_clear()
+    for clear in (segments_cache_clear, computed_cache_clear, catalog_clear):
+        clear()
     yield
-    segments_cache_clear()
-    computed_cache_clear()
+    for clear in (segments_cache_clear, computed_cache_clear, catalog_clear):
+        clear()

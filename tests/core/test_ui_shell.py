@@ -319,6 +319,7 @@ def test_empty_lists_say_what_will_appear(login_as, url_name, empty_title):
 
 def test_source_list_shows_message_counts(login_as):
     from ingestion.models import InboxMessage
+    from ingestion.services.inbox import inbox_counts_rebuild
     from ingestion.services.sources import source_create
 
     source, _ = source_create(name="Web shop", kind="webhook", channel="shop")
@@ -326,6 +327,7 @@ def test_source_list_shows_message_counts(login_as):
         InboxMessage(source=source, message_id=f"m{i}", type="track", payload={}, status=status)
         for i, status in enumerate(["pending", "pending", "processed", "rejected", "rejected", "rejected"])
     ])
+    inbox_counts_rebuild()  # the kept counts, for rows written past the services
     html = login_as("Marketing").get(reverse("ingestion:source-list")).content.decode()
     row = re.search(r"Web shop.*?</tr>", html, re.S).group(0)
     numbers = re.findall(r'<td class="num">(.*?)</td>', row)

@@ -1,4 +1,4 @@
-"""People with traits and events built through the real profiles service, and a clean catalog cache per test."""
+"""People with traits and events built through the real profiles service."""
 
 from datetime import timedelta
 
@@ -7,15 +7,6 @@ from django.utils import timezone
 
 from profiles.models import Profile
 from profiles.services import Observation, observations_apply
-from segments.catalog import catalog_clear
-
-
-@pytest.fixture(autouse=True)
-def _fresh_catalog():
-    """The catalog (trait and event names) is cached; a test must not see names of an earlier test's data."""
-    catalog_clear()
-    yield
-    catalog_clear()
 
 
 def shopper(email: str, *, traits: dict | None = None, events: list[tuple] = (), channel: str = "web") -> Profile:
