@@ -52,20 +52,20 @@ def eager_tasks(request):
     """Celery tasks run in-process in the tests, also when the suite runs with a broker: the tests check what the
     tasks do, and the broker round trip itself is tested by the tests marked ``broker`` (tests/core/test_celery.py),
     which keep the real broker."""
-    if request.node.get_closest_marker("broker"):
-        from celery.result import allow_join_result
+    from celery.result import allow_join_result
 
-        # Celery keeps one process-wide "inside a task" flag; eager tasks run by a live-server thread while the test
-        # thread ran its own can leave it set, and a real result.get() would then refuse to wait.
-        with allow_join_result():
-            yield
-        return
     from cdp.celery import app
 
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+    # Celery keeps one process-wide "inside a task" flag; eager tasks run by a live-server thread while the test
+    # thread ran its own can leave it set, and result.get() would then refuse to wait in every later test.
+    with allow_join_result():
+        if request.node.get_closest_marker("broker"):
+            yield
+            return
+        before = app.conf.task_always_eager, app.conf.task_eager_propagates
+        app.conf.task_always_eager = app.conf.task_eager_propagates = True
+        yield
+        app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 @pytest.fixture(autouse=True)
