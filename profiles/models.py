@@ -314,6 +314,8 @@ class Note(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
     text = models.TextField()
+    sentiment = models.FloatField(null=True, blank=True,
+                                  help_text="-1 (negative) to 1 (positive), from profiles.insights.sentiment")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -339,6 +341,7 @@ class ComputedTrait(models.Model):
         MOST_FREQUENT = "most_frequent", "Most frequent"
         DISTINCT_COUNT = "distinct_count", "Distinct count"
         RFM = "rfm", "RFM score"
+        INSIGHT = "insight", "Insight (model)"
 
     class ValueType(models.TextChoices):
         NUMBER = "number", "Number"
@@ -377,6 +380,9 @@ class ComputedTrait(models.Model):
     window_end = models.DateField(null=True, blank=True, help_text="Only events up to this day (inclusive)")
     rfm_part = models.CharField(max_length=16, choices=RFMPart.choices, blank=True, default="",
                                 help_text="For the RFM aggregation: which score (or the segment name)")
+    insight = models.CharField(max_length=32, blank=True, default="",
+                               help_text="For the insight aggregation: the output of an insight model that fills "
+                                         "this trait (profiles.insights), e.g. churn_risk")
     value_type = models.CharField(max_length=16, choices=ValueType.choices, editable=False,
                                   help_text="Derived from the definition (profiles.services.computed)")
     enabled = models.BooleanField(default=True)
@@ -454,3 +460,82 @@ def days_since(when, now=None) -> int | None:
     if when is None:
         return None
     return max(0, ((now or timezone.now()) - when).days)
+
+
+class InsightModel(models.Model):
+    """One training run of an insight model (profiles.insights): what was fitted, on how much data, how well it
+    did on the held-out time split beside its naive baseline, and the fitted parameters that score profiles. The
+    newest successful run of a kind scores; older runs stay as the history shown in the UI. Parameters are plain
+    JSON (coefficients, distribution parameters), never pickles."""
+
+    class Kind(models.TextChoices):
+        CHURN = "churn", "Churn risk"
+        CLV = "clv", "Predicted lifetime value"
+        RECOMMENDATIONS = "recommendations", "Product recommendations"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "Trained"
+        HEURISTIC = "heuristic", "Heuristic (too little data)"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    method = models.CharField(max_length=64, blank=True, default="",
+                              help_text="What scores: logistic_regression, bg_nbd_gamma_gamma, item_to_item, "
+                                        "heuristic ...")
+    reason = models.TextField(blank=True, default="", help_text="Why a heuristic stands in, or why the run failed")
+    cutoff_at = models.DateTimeField(null=True, blank=True, help_text="Features up to here; the labels after it")
+    training_rows = models.PositiveIntegerField(default=0)
+    scored_rows = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True,
+                               help_text="Quality on the held-out time split beside the naive baseline")
+    params = models.JSONField(default=dict, blank=True, help_text="The fitted parameters that score profiles")
+    train_seconds = models.FloatField(null=True, blank=True)
+    score_seconds = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-started_at"], name="insight_model_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.method or self.status}, {self.started_at:%Y-%m-%d %H:%M})"
+
+
+class Product(models.Model):
+    """A product as the events describe it (Product Viewed / Product Added / Order Completed properties), with
+    how often it was viewed and bought: the catalog of the recommendations and their popularity fallback."""
+
+    product_id = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=300, blank=True, default="")
+    category = models.CharField(max_length=200, blank=True, default="")
+    price = models.FloatField(null=True, blank=True)
+    views = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+    buyers = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-buyers", "product_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.product_id
+
+
+class ProductAffinity(models.Model):
+    """Item to item: how strongly people who bought or viewed ``product`` also bought or viewed ``other``
+    (co-purchase and co-view counts and the combined similarity score). Rebuilt by the recommendations run."""
+
+    product = models.CharField(max_length=200)
+    other = models.CharField(max_length=200)
+    score = models.FloatField()
+    co_purchases = models.PositiveIntegerField(default=0)
+    co_views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "other"], name="product_affinity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.product} -> {self.other}"

@@ -57,6 +57,7 @@ MAX_FILTERS = 20
 MAX_IN_VALUES = 200
 MAX_WINDOW_DAYS = 36500
 TEXT_MAX = 255
+DEFINABLE = tuple(value for value in Aggregation.values if value != Aggregation.INSIGHT)
 ORDER_EVENT = "Order Completed"
 # A refresh cuts RFM quintiles itself below this many customers, or when the last cut is older than this.
 RFM_RECUT_BELOW = 1000
@@ -197,8 +198,11 @@ def computed_trait_definition_check(definition: dict) -> dict:
     data = {**DEFAULTS, **{k: v for k, v in definition.items() if k in DEFINITION_FIELDS}}
     errors: dict[str, list[str]] = {}
     aggregation = data.get("aggregation")
-    if aggregation not in Aggregation.values:
-        errors["aggregation"] = [f"Unknown aggregation {aggregation!r}; one of {', '.join(Aggregation.values)}."]
+    if aggregation == Aggregation.INSIGHT:
+        errors["aggregation"] = ["Insight traits are installed with the insight models that fill them "
+                                 "(profiles.insights); they cannot be defined."]
+    elif aggregation not in Aggregation.values:
+        errors["aggregation"] = [f"Unknown aggregation {aggregation!r}; one of {', '.join(DEFINABLE)}."]
 
     names = data["event_names"]
     if isinstance(names, str):
@@ -712,7 +716,8 @@ def rfm_boundaries_compute(*, trait: ComputedTrait, now: datetime | None = None,
 
 
 def _enabled_traits():
-    return list(ComputedTrait.objects.filter(enabled=True).order_by("pk"))
+    """The enabled traits this module computes (insight traits are filled by profiles.services.insights)."""
+    return list(ComputedTrait.objects.filter(enabled=True).exclude(aggregation=Aggregation.INSIGHT).order_by("pk"))
 
 
 @transaction.atomic
@@ -762,7 +767,12 @@ def computed_trait_recompute(*, trait: ComputedTrait, rfm_cut: dict | None = Non
     """The full population of one trait: one statement (RFM: the quintiles are cut first, unless ``rfm_cut`` hands
     over the cut another RFM trait of the same definition made in this run). Progress shows on the trait:
     ``run_started_at`` is committed first, ``last_run_at``/``last_run_rows``/``last_run_seconds`` at the end.
-    Returns the number of profiles with a value."""
+    Returns the number of profiles with a value. An insight trait runs its insight model instead."""
+    if trait.aggregation == Aggregation.INSIGHT:
+        from profiles.services.insights import insight_run  # the insights build on this module
+
+        insight_run(kind=insight_kind(trait.insight))
+        return ComputedValue.objects.filter(trait=trait).count()
     started, previous = timezone.now(), trait.run_started_at
     ComputedTrait.objects.filter(pk=trait.pk).update(run_started_at=started)
     trait.run_started_at = started
@@ -794,8 +804,16 @@ def computed_traits_recompute_all(*, traits=None, done=None) -> dict[str, int]:
     """Recompute every enabled trait (or ``traits``) in full, one after another (each its own transaction): key ->
     profiles with a value; ``done(trait, rows)`` after each. The RFM traits of one definition share one cut, so a
     segment name and its scores agree."""
-    rows, cuts = {}, {}
+    rows, cuts, models_run = {}, {}, {}
     for trait in _enabled_traits() if traits is None else traits:
+        if trait.aggregation == Aggregation.INSIGHT:  # one run of its model fills all of its traits
+            kind = insight_kind(trait.insight)
+            if kind not in models_run:
+                models_run[kind] = computed_trait_recompute(trait=trait)
+            rows[trait.key] = ComputedValue.objects.filter(trait=trait).count()
+            if done:
+                done(trait, rows[trait.key])
+            continue
         signature = _rfm_signature(trait, cut=False) if trait.aggregation == Aggregation.RFM else None
         rows[trait.key] = computed_trait_recompute(trait=trait, rfm_cut=cuts.get(signature))
         if signature:
@@ -849,6 +867,10 @@ def computed_trait_create(*, key: str, name: str, description: str = "", enabled
 def computed_trait_update(*, trait: ComputedTrait, **fields) -> ComputedTrait:
     """Change a trait. A changed definition (or switching it on) enqueues a full recompute on commit; switching it
     off deletes its values (they would no longer be kept current). The key of a stock trait stays."""
+    if trait.aggregation == Aggregation.INSIGHT and any(
+            k in DEFINITION_FIELDS and fields[k] != getattr(trait, k) for k in fields):
+        raise ComputedTraitInvalid({"aggregation": ["An insight trait is filled by its insight model; only its "
+                                                    "name, description and switch can change."]})
     if "key" in fields and fields["key"] != trait.key:
         if not isinstance(fields["key"], str) or not SLUG.match(fields["key"]) or fields["key"] in RESERVED_KEYS:
             raise ComputedTraitInvalid({"key": ["A key of lowercase letters, digits, _ and - (at most 64)."]})
@@ -856,6 +878,14 @@ def computed_trait_update(*, trait: ComputedTrait, **fields) -> ComputedTrait:
             raise ComputedTraitInvalid({"key": ["The key of a stock trait is fixed (segments refer to it)."]})
         if ComputedTrait.objects.filter(key=fields["key"]).exclude(pk=trait.pk).exists():
             raise ComputedTraitInvalid({"key": [f"A computed trait with the key '{fields['key']}' exists already."]})
+    if trait.aggregation == Aggregation.INSIGHT:
+        for name in ("name", "description", "enabled"):
+            if name in fields:
+                setattr(trait, name, fields[name])
+        trait.save()
+        if not trait.enabled:
+            ComputedValue.objects.filter(trait=trait).delete()  # filled again by the next run of its model
+        return trait
     current = {name: getattr(trait, name) for name in DEFINITION_FIELDS}
     data = computed_trait_definition_check({**current, **{k: v for k, v in fields.items()
                                                          if k in DEFINITION_FIELDS}})
@@ -909,6 +939,10 @@ STOCK_TRAITS: list[dict] = [
                     "Need Attention, About To Sleep, At Risk, Cannot Lose Them, Hibernating, Lost."},
     {"key": "preferred_channel", "name": "Preferred channel", "aggregation": "most_frequent", "field": "channel",
      "description": "The channel of most of the person's events."},
+    {"key": "service_sentiment", "name": "Service sentiment", "aggregation": "avg", "field": "sentiment",
+     "field_type": "number", "window_days": 365,
+     "description": "-1 (negative) to 1 (positive): the mean sentiment of the person's service notes and free-text "
+                    "feedback of the last 365 days (profiles.insights.sentiment scores each text as it arrives)."},
 ]
 STOCK_KEYS = tuple(item["key"] for item in STOCK_TRAITS)
 
@@ -929,3 +963,39 @@ def computed_traits_install(*, model=None) -> int:
     model.objects.bulk_create(created)
     return len(created)
 
+
+
+# --- the insight traits --------------------------------------------------------------------------------------------
+
+# Each output of an insight model (profiles.insights) that segments, the 360° page, activation and the API read as a
+# computed trait: key (= the output's name) -> (kind of model, name, value type, description).
+INSIGHT_TRAITS: dict[str, tuple[str, str, str, str]] = {
+    "churn_risk": ("churn", "Churn risk", ValueType.NUMBER,
+                   "0-1: the probability that a customer places no order in the coming churn horizon (90 days by "
+                   "default), from the churn model trained on this installation's own history."),
+    "churn_risk_level": ("churn", "Churn risk level", ValueType.TEXT,
+                         "low, medium or high: the churn risk in three bands."),
+    "predicted_clv_12m": ("clv", "Predicted lifetime value (12 months)", ValueType.NUMBER,
+                          "The revenue expected from the customer in the next 12 months (BG/NBD with Gamma-Gamma)."),
+    "predicted_orders_12m": ("clv", "Predicted orders (12 months)", ValueType.NUMBER,
+                             "The number of orders expected in the next 12 months (BG/NBD)."),
+    "top_recommendation": ("recommendations", "Top recommended product", ValueType.TEXT,
+                           "The product id the person most probably buys next (item-to-item, popularity "
+                           "fallback), leaving out what they bought."),
+}
+
+
+def insight_kind(insight: str) -> str:
+    """The kind of insight model (InsightModel.Kind) that fills the output ``insight``."""
+    return INSIGHT_TRAITS[insight][0]
+
+
+def insight_traits_install(*, model=None) -> int:
+    """Create the insight traits that do not exist yet (idempotent). Their values come with the next insight run."""
+    model = model or ComputedTrait
+    have = set(model.objects.values_list("key", flat=True))
+    created = [model(key=key, name=name, description=description, stock=True, aggregation=Aggregation.INSIGHT,
+                     insight=key, value_type=value_type)
+               for key, (_kind, name, value_type, description) in INSIGHT_TRAITS.items() if key not in have]
+    model.objects.bulk_create(created)
+    return len(created)

@@ -25,10 +25,12 @@ from profiles.services import (
     profiles_merge,
 )
 from profiles.services.computed import (
+    INSIGHT_TRAITS,
     RFM_GRID,
     STOCK_KEYS,
     _tile_offsets,
     computed_trait_definition_check,
+    insight_traits_install,
     rfm_boundaries_compute,
     rfm_segment_name,
 )
@@ -86,8 +88,9 @@ def customers():
 
 
 def test_stock_traits_installed_by_the_migration_and_install_is_idempotent():
-    assert set(ComputedTrait.objects.filter(stock=True).values_list("key", flat=True)) == set(STOCK_KEYS)
-    assert computed_traits_install() == 0
+    assert set(ComputedTrait.objects.filter(stock=True).values_list("key", flat=True)) == {*STOCK_KEYS,
+                                                                                            *INSIGHT_TRAITS}
+    assert computed_traits_install() == 0 and insight_traits_install() == 0
     ComputedTrait.objects.filter(key="order_count").update(name="Orders (renamed)")
     ComputedTrait.objects.filter(key="preferred_channel").delete()
     assert computed_traits_install() == 1
@@ -96,6 +99,19 @@ def test_stock_traits_installed_by_the_migration_and_install_is_idempotent():
     assert types["lifetime_value"] == "number" and types["days_since_last_order"] == "days_since"
     assert types["rfm_segment"] == "text" and types["rfm_recency"] == "number"
     assert types["preferred_channel"] == "text"
+    assert types["churn_risk"] == "number" and types["churn_risk_level"] == "text"
+    assert ComputedTrait.objects.get(key="churn_risk").aggregation == "insight"
+
+
+def test_insight_traits_cannot_be_defined_and_keep_their_definition():
+    with pytest.raises(ComputedTraitInvalid) as error:
+        computed_trait_create(key="my_churn", name="Mine", aggregation="insight")
+    assert "aggregation" in error.value.errors
+    trait = ComputedTrait.objects.get(key="churn_risk")
+    with pytest.raises(ComputedTraitInvalid):
+        computed_trait_update(trait=trait, aggregation="count")
+    computed_trait_update(trait=trait, name="Churn risk (90 days)")
+    assert ComputedTrait.objects.get(key="churn_risk").name == "Churn risk (90 days)"
 
 
 def test_stock_values_after_a_full_recompute(customers):
@@ -427,7 +443,8 @@ def test_the_command_recomputes_everything_with_one_rfm_cut(customers):
 
     out = StringIO()
     call_command("computed_traits", "--recompute", stdout=out)
-    assert "10/10" in out.getvalue() and values("order_count") == {customers[0].pk: 3, customers[1].pk: 1}
+    assert f"{len(STOCK_KEYS)}/{len(STOCK_KEYS)}" in out.getvalue()  # insight traits: manage.py insights
+    assert values("order_count") == {customers[0].pk: 3, customers[1].pk: 1}
     cuts = {json.dumps(t.boundaries, sort_keys=True) for t in ComputedTrait.objects.filter(aggregation="rfm")}
     assert len(cuts) == 1
     out = StringIO()

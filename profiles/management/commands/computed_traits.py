@@ -30,7 +30,9 @@ class Command(BaseCommand):
             raise CommandError(f"No computed trait with the key {', '.join(missing)}.")
         if recompute:
             started = time.monotonic()
-            chosen = list((traits if trait else traits.filter(enabled=True)).order_by("pk"))
+            # Insight traits are filled by their models (manage.py insights); named with --trait, their model runs.
+            chosen = list((traits if trait else traits.filter(enabled=True).exclude(
+                aggregation=ComputedTrait.Aggregation.INSIGHT)).order_by("pk"))
 
             def done(item, rows):
                 self.stdout.write(f"computed_traits: {chosen.index(item) + 1}/{len(chosen)} {item.key}: {rows:,} "

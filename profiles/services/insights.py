@@ -1,0 +1,127 @@
+"""Insight runs: read the data, train (or fit) an insight model, score every profile, and write the outputs as the
+values of the insight computed traits (``computed.INSIGHT_TRAITS``), so segments, the 360° page, activation and the
+API use them like any computed trait.
+
+Each run is an ``InsightModel`` row: status, method, the metrics on the held-out time split beside a naive
+baseline, the fitted parameters (plain JSON) and the times. Scoring reads the newest usable run of its kind.
+
+- churn (``profiles.insights.churn``): logistic regression on recency, frequency, monetary value, engagement and
+  service sentiment, trained on the installation's own history; a labelled heuristic with too little data.
+- clv (``profiles.insights.clv``): BG/NBD with Gamma-Gamma, fitted on the order history.
+- recommendations (``profiles.insights.recommendations``): item to item from co-purchase and co-view, with a
+  popularity fallback.
+
+``insight_run(kind=...)`` runs one kind in full (the nightly beat runs them all); ``insight_values_write`` is the
+one writer of insight trait values.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Callable, Mapping
+
+from django.db import transaction
+from django.utils import timezone
+
+from profiles.models import ComputedTrait, ComputedValue, InsightModel, Profile
+from profiles.services.computed import INSIGHT_TRAITS
+
+Kind = InsightModel.Kind
+Status = InsightModel.Status
+WRITE_BATCH = 5000
+
+
+def _insight_traits(keys) -> dict[str, ComputedTrait]:
+    return {t.key: t for t in ComputedTrait.objects.filter(aggregation=ComputedTrait.Aggregation.INSIGHT,
+                                                           insight__in=list(keys))}
+
+
+@transaction.atomic
+def insight_values_write(*, values: Mapping[str, Mapping[int, object]], full: bool = True, now=None) -> int:
+    """Write insight outputs: ``values`` maps an insight key (``INSIGHT_TRAITS``) to {profile id: value}; a value of
+    None deletes that profile's row. With ``full`` (a run that scored the whole population) the rows of profiles
+    that got no value this time are deleted too. Disabled traits keep no values; merged or erased profiles get
+    none. Returns the rows written."""
+    now = now or timezone.now()
+    traits = _insight_traits(values)
+    written = 0
+    for key, by_profile in values.items():
+        trait = traits.get(key)
+        if trait is None:
+            continue
+        if not trait.enabled:
+            ComputedValue.objects.filter(trait=trait).delete()
+            continue
+        column = trait.value_column
+        keep = {int(pk): value for pk, value in by_profile.items() if value is not None}
+        live = _live_ids(keep)
+        rows = [ComputedValue(trait=trait, profile_id=pk, computed_at=now, **{column: value})
+                for pk, value in keep.items() if pk in live]
+        for start in range(0, len(rows), WRITE_BATCH):
+            ComputedValue.objects.bulk_create(rows[start:start + WRITE_BATCH], update_conflicts=True,
+                                              unique_fields=["trait", "profile"],
+                                              update_fields=[column, "computed_at"])
+        if full:  # every row written now carries computed_at = now
+            ComputedValue.objects.filter(trait=trait, computed_at__lt=now).delete()
+        else:
+            drop = [int(pk) for pk, value in by_profile.items() if value is None]
+            ComputedValue.objects.filter(trait=trait, profile_id__in=drop).delete()
+        written += len(rows)
+        if full:
+            ComputedTrait.objects.filter(pk=trait.pk).update(last_run_at=now, last_run_rows=len(rows))
+    return written
+
+
+def _live_ids(ids) -> set[int]:
+    """Those of ``ids`` that are profiles now and not merged into another."""
+    live: set[int] = set()
+    ids = list(ids)
+    for start in range(0, len(ids), 20_000):
+        live.update(Profile.objects.filter(pk__in=ids[start:start + 20_000], merged_into__isnull=True)
+                    .values_list("pk", flat=True))
+    return live
+
+
+def insight_model_latest(kind: str) -> InsightModel | None:
+    """The newest run of ``kind`` that scores (trained, or a heuristic standing in)."""
+    return InsightModel.objects.filter(kind=kind, status__in=[Status.OK, Status.HEURISTIC]).first()
+
+
+def insight_run_record(*, kind: str, run: Callable[[InsightModel], None]) -> InsightModel:
+    """Run ``run(record)`` for a new InsightModel of ``kind`` (committed as running first, so the UI shows it).
+    ``run`` fills in the record's fields (status, method, metrics, params, rows, seconds); a failure is recorded
+    with its reason and raised again."""
+    record = InsightModel.objects.create(kind=kind, status=Status.RUNNING)
+    begin = clock.monotonic()
+    try:
+        run(record)
+    except Exception as error:
+        InsightModel.objects.filter(pk=record.pk).update(status=Status.FAILED, reason=str(error)[:2000],
+                                                         finished_at=timezone.now())
+        raise
+    if record.status == Status.RUNNING:
+        record.status = Status.OK
+    record.finished_at = timezone.now()
+    if record.train_seconds is None:
+        record.train_seconds = round(clock.monotonic() - begin, 3)
+    record.save()
+    return record
+
+
+def insight_run(*, kind: str) -> InsightModel:
+    """Train and score one kind of insight model in full (see the module)."""
+    from profiles.services import insight_runs  # the runners, one per kind
+
+    runner = insight_runs.RUNNERS.get(kind)
+    if runner is None:
+        raise ValueError(f"Unknown insight kind {kind!r}; one of {', '.join(Kind.values)}.")
+    return runner()
+
+
+def insights_run_all() -> dict[str, str]:
+    """Every kind, one after another (sentiment first: churn reads it): kind -> status."""
+    return {kind: insight_run(kind=kind).status for kind in (Kind.RECOMMENDATIONS, Kind.CLV, Kind.CHURN)}
+
+
+__all__ = ["INSIGHT_TRAITS", "insight_model_latest", "insight_run", "insight_run_record", "insight_values_write",
+           "insights_run_all"]
