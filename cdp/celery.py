@@ -45,6 +45,8 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # Recompute every computed trait in full, nightly: time windows move on and RFM quintiles are cut again.
     "profiles-computed-traits": {"task": "profiles.tasks.computed_traits_recompute_all",
                                  "schedule": crontab(hour=2, minute=30)},
+    # Retrain and score the insight models (churn, lifetime value, recommendations) on the night's data.
+    "profiles-insights": {"task": "profiles.tasks.insights_run_all", "schedule": crontab(hour=3, minute=45)},
     # Delete data older than its retention policy (events, inbox, delivery logs, audit entries), in batches.
     "consent-retention": {"task": "consent.tasks.retention_run", "schedule": crontab(hour=3, minute=15)},
 }

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from profiles.models import ComputedTrait
-from profiles.services import computed, matching
+from profiles.services import computed, insights, matching
 
 # The most profile ids one task takes; a larger change is split over several tasks.
 MATCH_TASK_MAX_IDS = 2000
@@ -42,3 +42,18 @@ def computed_trait_recompute(trait_id: int) -> int | None:
     None when the trait was deleted meanwhile."""
     trait = ComputedTrait.objects.filter(pk=trait_id).first()
     return None if trait is None else computed.computed_trait_recompute(trait=trait)
+
+
+# --- insights (profiles.services.insights) --------------------------------------------------------------------------
+
+
+@shared_task(name="profiles.tasks.insights_run_all")
+def insights_run_all() -> dict:
+    """The scheduled retraining and scoring of every insight model (beat, nightly, after the computed traits)."""
+    return insights.insights_run_all()
+
+
+@shared_task(name="profiles.tasks.insight_run")
+def insight_run(kind: str) -> int:
+    """Train and score one kind of insight model ("Run now"); returns the run's id."""
+    return insights.insight_run(kind=kind).pk

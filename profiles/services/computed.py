@@ -744,6 +744,9 @@ def computed_values_refresh(*, profile_ids) -> int:
         elif due == "task" and cache.add(f"profiles:rfm-cut-queued:{trait.pk}", True, RFM_CUT_QUEUED_SECONDS):
             computed_traits_recompute_enqueue(trait=trait)  # scored against the old cut until the task ran
     written, deleted = _apply(traits, now=now, profile_ids=ids)
+    from profiles.services.insights import insight_values_refresh  # the insights build on this module
+
+    insight_values_refresh(profile_ids=ids)  # scored against the newest churn and lifetime-value runs
     return written + deleted
 
 

@@ -17,6 +17,7 @@ one writer of insight trait values.
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections.abc import Callable, Mapping
 
@@ -29,6 +30,7 @@ from profiles.services.computed import INSIGHT_TRAITS
 Kind = InsightModel.Kind
 Status = InsightModel.Status
 WRITE_BATCH = 5000
+logger = logging.getLogger(__name__)
 
 
 def _insight_traits(keys) -> dict[str, ComputedTrait]:
@@ -119,9 +121,38 @@ def insight_run(*, kind: str) -> InsightModel:
 
 
 def insights_run_all() -> dict[str, str]:
-    """Every kind, one after another (sentiment first: churn reads it): kind -> status."""
-    return {kind: insight_run(kind=kind).status for kind in (Kind.RECOMMENDATIONS, Kind.CLV, Kind.CHURN)}
+    """Every kind, one after another; one that fails (recorded on its run) does not stop the others. Returns
+    kind -> status."""
+    results = {}
+    for kind in (Kind.RECOMMENDATIONS, Kind.CLV, Kind.CHURN):
+        try:
+            results[kind] = insight_run(kind=kind).status
+        except Exception:
+            logger.exception("insight run %s failed", kind)
+            results[kind] = Status.FAILED
+    return results
 
 
-__all__ = ["INSIGHT_TRAITS", "insight_model_latest", "insight_run", "insight_run_record", "insight_values_write",
-           "insights_run_all"]
+def insight_values_refresh(*, profile_ids) -> int:
+    """Score these profiles again with the newest churn and lifetime-value runs (nothing before the first run):
+    called with the computed traits when a profile changes, so a note or an order moves the risk at once. A
+    profile that is no customer (any more) loses its values. Returns the customers scored."""
+    from profiles.insights.features import customers_at  # the runners build on this module
+    from profiles.services.insights_churn import churn_scores_write
+    from profiles.services.insights_clv import clv_scores_write
+
+    ids = sorted({int(pk) for pk in profile_ids})
+    churn, clv = insight_model_latest(Kind.CHURN), insight_model_latest(Kind.CLV)
+    if not ids or (churn is None and clv is None):
+        return 0
+    now = timezone.now()
+    customers = customers_at(now, profile_ids=ids)
+    if churn is not None:
+        churn_scores_write(params=churn.params, now=now, profile_ids=ids, customers=customers)
+    if clv is not None:
+        clv_scores_write(params=clv.params, customers=customers, now=now, profile_ids=ids)
+    return len(customers)
+
+
+__all__ = ["INSIGHT_TRAITS", "insight_model_latest", "insight_run", "insight_run_record", "insight_values_refresh",
+           "insight_values_write", "insights_run_all"]
