@@ -27,8 +27,8 @@ class ConsentConfig(AppConfig):
     verbose_name = "Consent and privacy"
 
     def ready(self) -> None:
-        from cdp.core import profile_panels, registry, retention
-        from consent import services
+        from cdp.core import processing, profile_panels, registry, retention
+        from consent import selectors, services
         from profiles.models import Event
 
         registry.register("consent", export=services.personal_data_export, erase=services.personal_data_erase,
@@ -38,6 +38,8 @@ class ConsentConfig(AppConfig):
         retention.register("events", label="Events", delete_batch=services.events_delete_batch,
                            scope_label="Event type", scopes=tuple(Event.Type.values))
         retention.register("audit_entries", label="Audit entries", delete_batch=retention.audit_delete_batch)
+        # Restriction and objection keep a person out of the insight models (profiling) as out of activation.
+        processing.register_frozen(selectors.frozen_profile_ids)
         profile_panels.register(profile_panels.Panel(
             key="consent", title="Consent", template="consent/_profile_consent.html", context=_profile_consent,
             data=_profile_consent_data, permission="consent.view_consentrecord", order=20))

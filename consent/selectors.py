@@ -60,6 +60,14 @@ def processing_restricted_exists(*, profile_ref) -> Exists:
         lifted_at__isnull=True))
 
 
+def frozen_profile_ids() -> set[int]:
+    """The profiles a restriction or objection in force freezes (registered with cdp.core.processing, so the
+    insight models in profiles leave them out)."""
+    return set(DataSubjectRequest.objects.filter(
+        kind__in=DataSubjectRequest.FREEZING, status=DataSubjectRequest.Status.COMPLETED, lifted_at__isnull=True,
+        profile__isnull=False).values_list("profile_id", flat=True))
+
+
 def profile_may_activate(*, profile, purpose_key: str) -> bool:
     """Whether the profile may be used for the purpose: its latest decision grants it and no restriction or
     objection freezes it."""

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from django.db import transaction
 from django.utils import timezone
 
+from cdp.core import processing
 from profiles.models import ComputedTrait, ComputedValue, InsightModel, Profile
 from profiles.services.computed import INSIGHT_TRAITS
 
@@ -43,9 +44,11 @@ def insight_values_write(*, values: Mapping[str, Mapping[int, object]], full: bo
     """Write insight outputs: ``values`` maps an insight key (``INSIGHT_TRAITS``) to {profile id: value}; a value of
     None deletes that profile's row. With ``full`` (a run that scored the whole population) the rows of profiles
     that got no value this time are deleted too. Disabled traits keep no values; merged or erased profiles get
-    none. Returns the rows written."""
+    none, and neither do profiles frozen by a restriction or objection (cdp.core.processing). Returns the rows
+    written."""
     now = now or timezone.now()
     traits = _insight_traits(values)
+    frozen = processing.frozen_profile_ids()  # restriction or objection in force: not profiled
     written = 0
     for key, by_profile in values.items():
         trait = traits.get(key)
@@ -56,7 +59,9 @@ def insight_values_write(*, values: Mapping[str, Mapping[int, object]], full: bo
             continue
         column = trait.value_column
         keep = {int(pk): value for pk, value in by_profile.items() if value is not None}
-        live = _live_ids(keep)
+        live = _live_ids(keep) - frozen
+        if not full:  # a frozen profile loses what it had
+            by_profile = {**by_profile, **{pk: None for pk in frozen & set(keep)}}
         rows = [ComputedValue(trait=trait, profile_id=pk, computed_at=now, **{column: value})
                 for pk, value in keep.items() if pk in live]
         for start in range(0, len(rows), WRITE_BATCH):

@@ -201,3 +201,23 @@ def test_a_failed_run_is_recorded_with_its_reason(settings):
     assert run.status == "failed" and "ninety" in run.reason and run.finished_at is not None
     with pytest.raises(ValueError):
         insight_run(kind="astrology")
+
+
+def test_a_restriction_or_objection_keeps_the_person_out_of_the_insight_models(django_capture_on_commit_callbacks):
+    from consent.services import request_complete, request_create, request_lift
+
+    kinds = population()
+    insight_run(kind="churn")
+    email = kinds["lapsed"][0]
+    [pk] = by_email([email])
+    assert pk in values("churn_risk")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_create(kind="objection", identifier_type="email", identifier=email,
+                                 verification_note="Signed letter, ID checked")
+        request_complete(request=request)
+    assert pk not in values("churn_risk") and pk not in values("churn_risk_level")  # profile_changed re-scored
+    insight_run(kind="churn")
+    assert pk not in values("churn_risk")  # and the nightly run leaves the person out
+    with django_capture_on_commit_callbacks(execute=True):
+        request_lift(request=request, reason="Objection withdrawn")
+    assert pk in values("churn_risk")
