@@ -10,7 +10,18 @@ from django.utils.formats import date_format
 
 from cdp.core.masking import PII_KINDS, mask_for
 from profiles.filters import EventFilter, ProfileFilter
-from profiles.models import ComputedTrait, ComputedValue, Event, Identity, Merge, Note, Profile, TraitValue
+from profiles.models import (
+    ComputedTrait,
+    ComputedValue,
+    Event,
+    Identity,
+    Merge,
+    Note,
+    Product,
+    ProductAffinity,
+    Profile,
+    TraitValue,
+)
 from profiles.search import identifier_candidates
 
 TIMELINE_PAGE_SIZE = 50
@@ -279,3 +290,48 @@ def computed_trait_distribution(*, trait, bins: int = HISTOGRAM_BINS, top: int =
             "labels": [timezone.localtime(lo).strftime("%Y-%m-%d") for lo, _hi, _last in ranges],
             "counts": [counts[f"b{i}"] for i in range(bins)], "min": stats["low"].isoformat(),
             "max": stats["high"].isoformat()}
+
+
+# --- product recommendations ----------------------------------------------------------------------------------------
+
+
+def recommendations_for(*, profile_id: int, limit: int = 10) -> list[dict]:
+    """The person's top ``limit`` products now, computed on the fly (profiles.insights.recommendations.recommend_one)
+    from their own product events (so a view of a minute ago counts) and the item-to-item table of the last
+    recommendations run (ProductAffinity), filled up with the most popular products; what they bought is left out.
+    Each {product_id, name, category, price, score, reason}; ``reason`` says why ("Bought together with X",
+    "Viewed together with X", "Popular"). Three queries: the events, the neighbours, the products."""
+    from profiles.insights import recommendations as reco  # numpy and scipy load when first asked
+
+    history: dict[str, float] = {}
+    bought: set[str] = set()
+    events = Event.objects.filter(profile_id=profile_id, name__in=list(reco.EVENT_KINDS)).order_by()
+    for name, properties in events.values_list("name", "properties"):
+        for product, kind in reco.event_products(name, properties):
+            history[product] = max(history.get(product, 0.0), reco.HISTORY_WEIGHTS[kind])
+            if kind == reco.PURCHASE:
+                bought.add(product)
+    neighbours: dict[str, list] = {}
+    if history:
+        for row in ProductAffinity.objects.filter(product__in=list(history)).values_list(
+                "product", "other", "score", "co_purchases", "co_views"):
+            neighbours.setdefault(row[0], []).append(reco.Neighbour(*row[1:]))
+    candidates = {n.other for rows in neighbours.values() for n in rows} | set(history)
+    popular_ids = Product.objects.order_by("-buyers", "-views", "product_id").values("pk")[:2 * limit + len(bought)]
+    products = {p.product_id: p for p in Product.objects.filter(Q(product_id__in=list(candidates))
+                                                                | Q(pk__in=popular_ids))}
+    popular = [p.product_id for p in sorted(products.values(), key=lambda p: (-p.buyers, -p.views, p.product_id))]
+    rows = reco.recommend_one(history=history, bought=bought, neighbours=neighbours, popular=popular, n=limit)
+    result = []
+    for row in rows:
+        product = products.get(row["product"])
+        because = products.get(row["because"]) if row["because"] else None
+        if row["popular"]:
+            reason = "Popular"
+        else:
+            reason = (f"{'Bought' if row['together'] == 'bought' else 'Viewed'} together with "
+                      f"{(because.name if because else '') or row['because']}")
+        result.append({"product_id": row["product"], "name": product.name if product else "",
+                       "category": product.category if product else "", "price": product.price if product else None,
+                       "score": row["score"], "reason": reason})
+    return result

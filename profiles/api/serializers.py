@@ -5,7 +5,7 @@ from rest_framework import serializers
 from cdp.core import profile_panels
 from cdp.core.api.serializers import PIIDataField, PIIField, PIITraitsField
 from cdp.core.masking import can_view_pii, mask_for
-from profiles.models import Event, Identity, Merge, Note, Profile
+from profiles.models import Event, Identity, Merge, Note, Product, Profile
 
 IDENTITY_MASK = {"email": "email", "phone": "phone"}
 
@@ -156,3 +156,29 @@ class MergeSerializer(serializers.ModelSerializer):
         if not can_view_pii(_user(self)):
             data["evidence"] = data["moved"] = None
         return data
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    """A product of the catalog the recommendations run builds from the events, with its popularity."""
+
+    class Meta:
+        model = Product
+        fields = ["product_id", "name", "category", "price", "views", "purchases", "buyers", "updated_at"]
+
+
+class RecommendationQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="How many products (1 to 50)")
+
+
+class RecommendationSerializer(serializers.Serializer):
+    product_id = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.CharField()
+    price = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(help_text="Item-to-item score; 0 for a popularity fill")
+    reason = serializers.CharField(help_text='Why: "Bought together with X", "Viewed together with X" or "Popular"')
+
+
+class RecommendationsSerializer(serializers.Serializer):
+    profile = serializers.IntegerField(help_text="The profile's id (a merged profile's id leads to its winner)")
+    results = RecommendationSerializer(many=True)

@@ -2,7 +2,7 @@ from rest_framework.routers import DefaultRouter
 
 from profiles.api.computed import ComputedTraitViewSet
 from profiles.api.matching import MatchCandidateViewSet, MatchRuleViewSet
-from profiles.api.views import IdentityViewSet, MergeViewSet, ProfileViewSet
+from profiles.api.views import IdentityViewSet, MergeViewSet, ProductViewSet, ProfileViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -12,5 +12,6 @@ router.register("merges", MergeViewSet, basename="merge")
 router.register("match-rules", MatchRuleViewSet, basename="match-rule")
 router.register("match-candidates", MatchCandidateViewSet, basename="match-candidate")
 router.register("computed-traits", ComputedTraitViewSet, basename="computed-trait")
+router.register("products", ProductViewSet, basename="product")
 
 urlpatterns = router.urls

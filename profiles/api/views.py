@@ -20,11 +20,14 @@ from profiles.api.serializers import (
     LookupQuerySerializer,
     MergeSerializer,
     NoteSerializer,
+    ProductSerializer,
     ProfileDetailSerializer,
     ProfileSerializer,
+    RecommendationQuerySerializer,
+    RecommendationsSerializer,
 )
 from profiles.filters import EventFilter, IdentityFilter, MergeFilter, ProfileFilter
-from profiles.models import Identity, Merge, Profile
+from profiles.models import Identity, Merge, Product, Profile
 from profiles.services import merge_undo
 from profiles.services.notes import NoteInvalid, note_add
 
@@ -127,6 +130,37 @@ class ProfileViewSet(CDPReadOnlyViewSet):
                      profile_id=profile.pk, summary=f"Looked up by {query.validated_data['type']}",
                      fields=sorted(profile.traits), request=request)
         return Response(ProfileDetailSerializer(profile, context={"request": request}).data)
+
+    @extend_schema(parameters=[RecommendationQuerySerializer],
+                   responses={200: RecommendationsSerializer,
+                              400: OpenApiResponse(description="A limit that is not a whole number from 1 to 50 "
+                                                               "(names the field)"),
+                              404: OpenApiResponse(description="No such profile")})
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None, ordering_fields=[],
+            serializer_class=RecommendationsSerializer,
+            permission_required=("profiles.view_profile", "profiles.view_product"))
+    def recommendations(self, request, pk=None):
+        """The person's top ``limit`` products (default 10), computed now from their own product events and the
+        item-to-item table of the last recommendations run, filled up with the most popular products; what they
+        bought is left out. Each with its reason ("Bought together with X", "Viewed together with X", "Popular")."""
+        profile = _live(pk)
+        query = RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        results = selectors.recommendations_for(profile_id=profile.pk, limit=query.validated_data["limit"])
+        return Response(RecommendationsSerializer({"profile": profile.pk, "results": results}).data)
+
+
+class ProductViewSet(CDPReadOnlyViewSet):
+    """The product catalog as the events describe it, the most bought first, with views, purchases and buyers
+    (rebuilt by each recommendations run). ``?category=sports/shoes``, ``?category__startswith=sports``;
+    ``?ordering=-views``. Retrieve by ``product_id``."""
+
+    queryset = Product.objects.order_by("-buyers", "-views", "product_id")  # the popularity order
+    serializer_class = ProductSerializer
+    filterset_fields = {"category": ["exact", "startswith"]}
+    ordering_fields = ["buyers", "purchases", "views", "price", "name", "product_id"]
+    lookup_field = "product_id"
+    lookup_value_regex = "[^/]+"
 
 
 class IdentityViewSet(CDPReadOnlyViewSet):
