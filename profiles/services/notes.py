@@ -4,12 +4,17 @@ A note is personal data (covered by profiles' personal-data handlers: export and
 event on the timeline (type "note") and sets traits through the golden record's lineage, so segments can use
 them: ``last_note_at`` always, ``intends_to_cancel`` (true) and ``intends_to_cancel_at`` for a cancellation
 intent, ``last_complaint_at`` for a complaint.
+
+The note's text is scored for sentiment (profiles.insights.sentiment): the Note keeps the score, and the event
+carries ``sentiment`` and ``sentiment_label`` (never the text), so the ``service_sentiment`` computed trait and
+churn risk read it like the sentiment of any other event.
 """
 
 from django.db import transaction
 from django.utils import timezone
 
 from cdp.core.services import audit_record
+from profiles.insights.sentiment import sentiment_score
 from profiles.models import Event, Note, Profile
 from profiles.services.golden import golden_record_recompute, trait_values_record
 from profiles.signals import profile_changed_on_commit
@@ -47,8 +52,8 @@ def _traits_for(kind: str, at_iso: str) -> dict:
 @transaction.atomic
 def note_add(*, profile: Profile, text: str, kind: str = Note.Kind.NOTE, channel: str = Note.Channel.CALL_CENTER,
              author=None) -> Note:
-    """Record a note: the Note, an event on the timeline and the traits (see the module); audited; sends
-    ``profile_changed`` on commit."""
+    """Record a note: the Note with its sentiment, an event on the timeline and the traits (see the module);
+    audited; sends ``profile_changed`` on commit."""
     text = (text or "").strip()
     if not text:
         raise NoteInvalid("text", "A note needs a text.")
@@ -59,10 +64,13 @@ def note_add(*, profile: Profile, text: str, kind: str = Note.Kind.NOTE, channel
     if profile.merged_into_id:
         raise NoteInvalid("profile", f"Profile {profile.pk} was merged into {profile.merged_into_id}.")
     user = author if author is not None and getattr(author, "is_authenticated", False) else None
-    note = Note.objects.create(profile=profile, author=user, kind=kind, channel=channel, text=text)
+    sentiment = sentiment_score(text)
+    note = Note.objects.create(profile=profile, author=user, kind=kind, channel=channel, text=text,
+                               sentiment=sentiment.score)
     at = note.created_at
     Event.objects.create(profile=profile, type=Event.Type.NOTE, name=EVENT_NAMES[kind], channel=channel,
-                         properties={"kind": kind, "note_id": note.pk}, timestamp=at, source=NOTE_SOURCE)
+                         properties={"kind": kind, "note_id": note.pk, "sentiment": sentiment.score,
+                                     "sentiment_label": sentiment.label}, timestamp=at, source=NOTE_SOURCE)
     traits = _traits_for(kind, at.isoformat(timespec="seconds"))
     trait_values_record([(profile.pk, name, value, NOTE_SOURCE, at) for name, value in traits.items()])
     golden_record_recompute(profile=profile, names=list(traits))

@@ -36,6 +36,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from profiles.insights.sentiment import EVENT_TEXT_FIELDS, event_sentiment
 from profiles.models import Event, Identity, Profile, TraitPolicy
 from profiles.services import golden
 from profiles.services.identity_rules import Rules
@@ -50,6 +51,7 @@ IDENTITY_PRIORITY = [
     Identity.Type.ANONYMOUS_ID,
 ]
 _IDENTITY_TRAITS = {"email": Identity.Type.EMAIL.value, "phone": Identity.Type.PHONE.value}
+_TEXT_FIELDS = frozenset(EVENT_TEXT_FIELDS)
 
 
 @dataclass
@@ -560,8 +562,26 @@ def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
         ["traits", "first_seen_at", "last_seen_at", "updated_at"], batch_size=500)
 
 
+def _events_with_sentiment(rows: list[tuple]) -> list[tuple]:
+    """The rows, those whose properties carry free text (``sentiment.EVENT_TEXT_FIELDS``) with ``sentiment`` and
+    ``sentiment_label`` added to a copy of their properties, unless the sender set ``sentiment``."""
+    out = rows
+    for index, row in enumerate(rows):
+        properties = row[4]
+        if not properties or not isinstance(properties, dict) or _TEXT_FIELDS.isdisjoint(properties):
+            continue
+        added = event_sentiment(properties, row[5])
+        if added:
+            if out is rows:
+                out = list(rows)
+            out[index] = (*row[:4], {**properties, **added}, *row[5:])
+    return out
+
+
 def _events_insert(rows: list[tuple], now: datetime) -> None:
-    """rows: (profile_id, type, name, channel, properties, context, timestamp, source, message_id)."""
+    """rows: (profile_id, type, name, channel, properties, context, timestamp, source, message_id). Events with free
+    text get its sentiment in their properties (``_events_with_sentiment``)."""
+    rows = _events_with_sentiment(rows)
     if _pg():
         _pg_execute(
             "INSERT INTO profiles_event (profile_id, type, name, channel, properties, context, timestamp, "

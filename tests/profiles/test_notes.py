@@ -31,7 +31,8 @@ def test_intent_to_cancel_note_becomes_an_event_and_traits(make_user, django_cap
     assert [anna.pk] in sent
     event = Event.objects.get(profile=anna, type="note")
     assert event.name == "Cancellation Intent Noted" and event.channel == "call_center"
-    assert event.properties == {"kind": "intent_to_cancel", "note_id": note.pk}
+    assert event.properties == {"kind": "intent_to_cancel", "note_id": note.pk, "sentiment": note.sentiment,
+                                "sentiment_label": "negative"}
     anna.refresh_from_db()
     assert anna.traits["intends_to_cancel"] is True
     assert anna.traits["intends_to_cancel_at"] == note.created_at.isoformat(timespec="seconds")
