@@ -152,6 +152,7 @@ def products_rebuild(*, data: Read, catalog: dict, similarity: reco.Similarity |
     views = data.views()
     purchases = np.bincount(data.items, weights=data.counts * (data.kinds == reco.PURCHASE), minlength=n)
     buyers = np.bincount(data.items, weights=data.kinds == reco.PURCHASE, minlength=n)
+    started = timezone.now()  # every row written below gets a later updated_at (auto_now)
     rows = []
     for index, product in enumerate(data.products):
         name, category, price = catalog.get(product, ("", "", None))
@@ -162,7 +163,7 @@ def products_rebuild(*, data: Read, catalog: dict, similarity: reco.Similarity |
                                     unique_fields=["product_id"],
                                     update_fields=["name", "category", "price", "views", "purchases", "buyers",
                                                    "updated_at"])
-    Product.objects.exclude(product_id__in=[row.product_id for row in rows]).delete()
+    Product.objects.filter(updated_at__lt=started).delete()  # products no event names any more
     ProductAffinity.objects.all().delete()
     pairs = similarity.pairs() if similarity is not None else []
     affinities = [ProductAffinity(product=data.products[i][:200], other=data.products[j][:200], score=round(s, 6),
