@@ -182,4 +182,5 @@ def read_environment(base_dir: Path) -> dict:
         "log_level": log_level,
         "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
         "suppression_key": env_str("CDP_SUPPRESSION_KEY", ""),
+        "churn_horizon_days": env_int("CDP_CHURN_HORIZON_DAYS", 90, minimum=7, maximum=730),
     }

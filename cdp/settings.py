@@ -230,3 +230,5 @@ LOGGING = {
 DEFAULT_FROM_EMAIL = ENV["default_from_email"]
 # The key of the erasure suppression list's hashes (consent.suppression); empty: derived from SECRET_KEY.
 CDP_SUPPRESSION_KEY = ENV["suppression_key"]
+# The churn model: days without an order that count as churned (profiles.services.insights_churn).
+INSIGHTS_CHURN_HORIZON_DAYS = ENV["churn_horizon_days"]

@@ -6,6 +6,7 @@ from profiles.models import (
     Event,
     Identity,
     IdentityRule,
+    InsightModel,
     MatchCandidate,
     MatchKey,
     MatchRule,
@@ -13,6 +14,8 @@ from profiles.models import (
     MergeRefusal,
     NeverMerge,
     Note,
+    Product,
+    ProductAffinity,
     Profile,
     TraitPolicy,
     TraitValue,
@@ -149,3 +152,29 @@ class ComputedValueAdmin(ReadOnlyAdmin):
     list_display = ["trait", "profile", "value_number", "value_text", "value_time", "computed_at"]
     list_filter = ["trait"]
     raw_id_fields = ["profile"]
+
+
+@admin.register(InsightModel)
+class InsightModelAdmin(ReadOnlyAdmin):
+    """Runs are made by the insight services (nightly, on profile changes, "Run now"); the admin shows them."""
+
+    list_display = ["started_at", "kind", "status", "method", "training_rows", "scored_rows", "train_seconds",
+                    "score_seconds"]
+    list_filter = ["kind", "status"]
+
+
+@admin.register(Product)
+class ProductAdmin(ReadOnlyAdmin):
+    """The catalog as the events describe it, rebuilt by the recommendations run."""
+
+    list_display = ["product_id", "name", "category", "price", "views", "purchases", "buyers"]
+    list_filter = ["category"]
+    search_fields = ["product_id", "name"]
+
+
+@admin.register(ProductAffinity)
+class ProductAffinityAdmin(ReadOnlyAdmin):
+    """Item-to-item similarities, rebuilt by the recommendations run."""
+
+    list_display = ["product", "other", "score", "co_purchases", "co_views"]
+    search_fields = ["product", "other"]
