@@ -3,7 +3,11 @@ negation, intensifiers and spelling variants, language detection, bad input; the
 note event), the ingestion path (events with free text through the inbox and the pipeline), and the stock
 ``service_sentiment`` computed trait filled from both."""
 
+from datetime import timedelta
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from ingestion.services import inbox_store, source_create
@@ -233,3 +237,24 @@ def test_service_sentiment_is_the_mean_of_notes_and_ingested_feedback(source, ma
     computed_values_refresh(profile_ids=[angry.pk, happy.pk, silent.pk])
     assert {v.profile_id: v.value for v in ComputedValue.objects.filter(trait=trait).select_related("trait")} == \
         pytest.approx(values)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demos_call_center_notes_carry_sentiment_and_fill_service_sentiment():
+    call_command("seed_demo", "--profiles", "30", "--seed", "3", "--now", "2026-11-01T12:00:00Z",
+                 stdout=StringIO(), stderr=StringIO())
+    notes = list(Event.objects.filter(name="Call Center Note").values_list("profile_id", "properties"))
+    assert len(notes) >= 10
+    assert all(-1 <= p["sentiment"] <= 1 and p["sentiment_label"] in ("negative", "neutral", "positive")
+               for _, p in notes)
+    by_subject = {}
+    for _, properties in notes:
+        by_subject.setdefault(properties["subject"], []).append(properties["sentiment"])
+    negative = [x for subject in ("Kündigung", "Cancellation", "Reklamation", "Complaint")
+                for x in by_subject.get(subject, [])]
+    assert negative and sum(negative) / len(negative) < -0.05
+    trait = ComputedTrait.objects.get(key="service_sentiment")
+    computed_trait_recompute(trait=trait)
+    recent = set(Event.objects.filter(name="Call Center Note", timestamp__gte=trait.last_run_at - timedelta(
+        days=365)).values_list("profile_id", flat=True))
+    assert recent and set(ComputedValue.objects.filter(trait=trait).values_list("profile_id", flat=True)) == recent
