@@ -22,7 +22,7 @@ class OfferFilter(django_filters.FilterSet):
 
     class Meta:
         model = Offer
-        fields = ["q", "segment", "purpose", "enabled"]
+        fields = ["q", "segment", "purpose", "goal", "enabled"]
 
 
 class SyncFilter(django_filters.FilterSet):

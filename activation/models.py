@@ -205,8 +205,17 @@ class DeliveryItem(models.Model):
 
 class Offer(models.Model):
     """A next-best offer of the personalization API: shown to the members of its segment who granted its consent
-    purpose, while it is enabled and valid. Among the offers a person qualifies for, the lowest priority number
-    wins (1 before 100), then the oldest offer."""
+    purpose, while it is enabled and valid (and within its churn-risk bounds, if it has any). Among the offers a
+    person qualifies for, the next best action (activation.selectors.nba) ranks those its goal scores for the
+    person by their expected value in EUR; the others follow by the lowest priority number (1 before 100), then the
+    oldest offer. Offers without a goal keep that priority order."""
+
+    class Goal(models.TextChoices):
+        NONE = "none", "None (priority only)"
+        RETENTION = "retention", "Retention"
+        CROSS_SELL = "cross_sell", "Cross-sell / upsell"
+        WIN_BACK = "win_back", "Win-back"
+        ACQUISITION = "acquisition", "Acquisition"
 
     name = models.CharField(max_length=120)
     segment = models.ForeignKey("segments.Segment", on_delete=models.PROTECT, related_name="offers",
@@ -214,6 +223,17 @@ class Offer(models.Model):
     purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="offers",
                                 help_text="Shown only to people who granted this purpose")
     priority = models.PositiveIntegerField(default=100, help_text="Lower comes first")
+    goal = models.CharField(max_length=16, choices=Goal.choices, default=Goal.NONE,
+                            help_text="What the offer is for; it decides how the offer is scored for a person")
+    expected_value = models.FloatField(null=True, blank=True,
+                                       help_text="EUR a conversion is worth to the company (e.g. its margin); scores "
+                                                 "cross-sell, win-back and acquisition offers")
+    product_ids = models.JSONField(default=list, blank=True,
+                                   help_text="The product ids the offer promotes (cross-sell / upsell)")
+    min_churn_risk = models.FloatField(null=True, blank=True,
+                                       help_text="Only for people whose churn risk is at least this (0-1)")
+    max_churn_risk = models.FloatField(null=True, blank=True,
+                                       help_text="Only for people whose churn risk is at most this (0-1)")
     content = models.JSONField(default=dict, blank=True,
                                help_text='{"headline", "body", "cta_url", "image_url"}; headline and cta_url required')
     valid_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on")

@@ -90,7 +90,9 @@ class OfferDeleteView(CDPViewMixin, View):
 
 class OfferPreviewView(CDPPageView):
     """What the personalization API answers for a person, as this user would get it (masked for roles without
-    core.view_pii). htmx gets the ``answer`` partial. A person viewing someone's traits is audited."""
+    core.view_pii), and the next best action's ranking behind the offer (scores and reasons with the person's
+    numbers, which the API does not return). htmx gets the ``answer`` partial. A person viewing someone's traits is
+    audited."""
 
     template_name = "activation/offer_preview.html"
     permission_required = ("activation.view_offer", "activation.personalize")
@@ -102,11 +104,13 @@ class OfferPreviewView(CDPPageView):
         answer = None
         if form.is_bound and form.is_valid():
             identity_type, value = form.cleaned_data["identifier_type"], form.cleaned_data["value"]
+            recommendations = form.cleaned_data["recommendations"] or 0
             if identity_type == "profile":
-                answer = personalization.personalization_for_profile(profile_id=int(value), user=self.request.user)
+                answer = personalization.personalization_for_profile(profile_id=int(value), user=self.request.user,
+                                                                     recommendations=recommendations)
             else:
                 answer = personalization.personalization_for(identity_type=identity_type, value=value,
-                                                             user=self.request.user)
+                                                             user=self.request.user, recommendations=recommendations)
             if answer.traits:
                 audit_record(actor=self.request.user, action="view", object_type="profiles.profile",
                              object_id=answer.profile_id, profile_id=answer.profile_id,

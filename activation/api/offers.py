@@ -21,7 +21,8 @@ class OfferSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Offer
-        fields = ["id", "name", "segment", "purpose", "priority", "content", "valid_from", "valid_until", "enabled",
+        fields = ["id", "name", "segment", "purpose", "priority", "goal", "expected_value", "product_ids",
+                  "min_churn_risk", "max_churn_risk", "content", "valid_from", "valid_until", "enabled",
                   "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
@@ -36,7 +37,8 @@ def _saved(call, **kwargs) -> Offer:
 @extend_schema(responses={200: OfferSerializer, 400: OpenApiResponse(description="A field is wrong (named in "
                                                                                  "error.fields)")})
 class OfferViewSet(CDPModelViewSet):
-    """Offers: a segment (who qualifies), a consent purpose, a priority (lower first), content and a validity.
+    """Offers: a segment (who qualifies), a consent purpose, a priority (lower first), content and a validity;
+    for the next best action a goal, an expected value (EUR), the promoted product ids and churn-risk bounds.
     The personalization API shows changes within a few seconds."""
 
     queryset = personalization.offer_list()

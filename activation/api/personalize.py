@@ -1,10 +1,12 @@
-"""GET /api/v1/personalize: the traits a person allows to be shared, their segments and the best offer, for
-websites (through their backend), apps and call centers. See docs/api.md, "Personalization"."""
+"""GET /api/v1/personalize: the traits a person allows to be shared, their segments, the next best offer with its
+reason and, when asked for, recommended products, for websites (through their backend), apps and call centers.
+See docs/api.md, "Personalization"."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from activation.models import Offer
 from activation.selectors import personalization
 from cdp.core.api.views import CDPAPIView
 from cdp.core.services import audit_record
@@ -14,6 +16,9 @@ class PersonalizeQuerySerializer(serializers.Serializer):
     anonymous_id = serializers.CharField(required=False, max_length=255)
     user_id = serializers.CharField(required=False, max_length=255)
     email = serializers.CharField(required=False, max_length=255)
+    recommendations = serializers.IntegerField(
+        required=False, min_value=0, max_value=personalization.MAX_RECOMMENDATIONS, default=0,
+        help_text="How many recommended products to add (0, the default: no `recommendations` in the answer)")
 
     def validate(self, attrs):
         given = [name for name in personalization.IDENTIFIER_TYPES if name in attrs]
@@ -43,6 +48,16 @@ class PersonalizedOfferSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
     content = OfferContentSerializer()
     valid_until = serializers.DateTimeField(allow_null=True)
+    goal = serializers.ChoiceField(choices=Offer.Goal.choices, help_text="What the offer is for")
+    reason = serializers.CharField(help_text="Why this offer: how the next best action chose it, without the "
+                                             "person's values (\"retention: the value at risk ...\", \"recommended: "
+                                             "<product>\", \"priority 10\")")
+
+
+class RecommendedProductSerializer(serializers.Serializer):
+    product_id = serializers.CharField()
+    name = serializers.CharField(allow_null=True)
+    category = serializers.CharField(allow_null=True)
 
 
 class PersonalizedSegmentSerializer(serializers.Serializer):
@@ -55,6 +70,10 @@ class PersonalizationSerializer(serializers.Serializer):
     computed_traits = serializers.DictField(help_text="Shared computed traits (rfm_segment, ...)")
     segments = PersonalizedSegmentSerializer(many=True)
     offer = PersonalizedOfferSerializer(allow_null=True)
+    recommendations = RecommendedProductSerializer(
+        many=True, required=False,
+        help_text="Only when asked for (?recommendations=N): the products recommended for the person, best first; "
+                  "empty unless the personalization purpose is granted")
 
 
 class PersonalizeView(CDPAPIView):
@@ -66,14 +85,18 @@ class PersonalizeView(CDPAPIView):
 
     @extend_schema(
         operation_id="personalize",
-        parameters=[OpenApiParameter(name, str, description=f"The person's {name} (give exactly one)")
-                    for name in personalization.IDENTIFIER_TYPES],
+        parameters=[*(OpenApiParameter(name, str, description=f"The person's {name} (give exactly one)")
+                      for name in personalization.IDENTIFIER_TYPES),
+                    OpenApiParameter("recommendations", int, description=(
+                        f"0 to {personalization.MAX_RECOMMENDATIONS}: add up to this many recommended products"))],
         responses=PersonalizationSerializer)
     def get(self, request):
         query = PersonalizeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        identity_type, value = next(iter(query.validated_data.items()))
-        answer = personalization.personalization_for(identity_type=identity_type, value=value, user=request.user)
+        identity_type, value = next((name, value) for name, value in query.validated_data.items()
+                                    if name in personalization.IDENTIFIER_TYPES)
+        answer = personalization.personalization_for(identity_type=identity_type, value=value, user=request.user,
+                                                     recommendations=query.validated_data["recommendations"])
         if request.auth is None and answer.traits:
             # A person (signed in to the UI) looking at someone's traits is a view; a system integration calling
             # with its token is not (it would write an entry for every page a website shows).

@@ -7,15 +7,20 @@ best offer, with only what consent allows leaving the CDP (see docs/architecture
   (``PERSONALIZATION_PURPOSE``) is granted, and only those on the allow-lists (``SHARED_TRAITS``,
   ``SHARED_COMPUTED_TRAITS``; settings of the same names override them). Personal traits among them are masked
   for callers without ``core.view_pii``.
-- The offer: the enabled offer valid now with the lowest priority number whose segment the person is in and
-  whose own consent purpose is granted.
+- The offer: the next best action (``activation.selectors.nba``) among the enabled offers valid now whose segment
+  the person is in and whose own consent purpose is granted: offers scored by their goal from the person's
+  insights (only while the personalization purpose is granted) first, the rest by the lowest priority number. It
+  comes with its goal and a reason that holds none of the person's values.
+- Recommendations (top N products, ``recommendations_for``) only when the caller asks for them and the
+  personalization purpose is granted.
 - A person whose processing is restricted (an open restriction or objection request) gets nothing.
 - Someone unknown gets the same empty answer as someone who shares nothing, so the answer does not tell whether
   the CDP knows a person.
 
 Queries per answer: one for the profile with every consent flag it needs (identity, profile and consent in one
-statement), one for its open memberships, and one for shared computed traits when they are shared. Enabled
-offers are cached per process for ``OFFERS_CACHE_SECONDS``.
+statement) and the ids of its open memberships, and one for the shared computed traits and the insights the
+scores read, when they are shared. Recommendations (asked for, or for scoring an eligible cross-sell offer) add
+those of ``recommendations_for``. Enabled offers are cached per process for ``OFFERS_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from django.db.models import Aggregate, F, OuterRef, Subquery, TextField
 from django.utils import timezone
 
 from activation.models import Offer
+from activation.selectors.nba import NBA_TRAITS, RECOMMENDATIONS_SCORED, NextBestAction, nba_rank
 from cdp.core.masking import mask_traits
 from consent.selectors import consent_granted_exists, processing_restricted_exists
 from profiles.models import ComputedTrait, ComputedValue, Profile
 from profiles.search import identifier_candidates
-from profiles.selectors import profile_resolve
+from profiles.selectors import profile_resolve, recommendations_for
 from segments.models import Membership, Segment
 
 # The identifiers the API takes, each the identity type of the same name.
@@ -46,6 +52,8 @@ SHARED_TRAITS = ("first_name", "membership", "country", "city", "age_band", "cus
 # Computed traits (profiles.ComputedTrait keys) that may be shared.
 SHARED_COMPUTED_TRAITS = ("rfm_segment", "order_count", "days_since_last_order")
 OFFERS_CACHE_SECONDS = 5.0
+# The most recommendations an answer carries (the caller asks for 0 to this many).
+MAX_RECOMMENDATIONS = 20
 
 
 def personalization_purpose() -> str:
@@ -74,6 +82,15 @@ class CachedOffer:
     content: dict
     valid_from: datetime | None
     valid_until: datetime | None
+    goal: str = Offer.Goal.NONE
+    expected_value: float | None = None
+    product_ids: tuple[str, ...] = ()
+    min_churn_risk: float | None = None
+    max_churn_risk: float | None = None
+
+    @property
+    def goal_label(self) -> str:
+        return Offer.Goal(self.goal).label
 
     def valid_at(self, when: datetime) -> bool:
         return (self.valid_from is None or self.valid_from <= when) and (
@@ -100,7 +117,9 @@ def offers_enabled() -> list[CachedOffer]:
         return offers
     offers = [CachedOffer(id=o.pk, name=o.name, priority=o.priority, segment_id=o.segment_id,
                           segment_slug=o.segment.slug, purpose_key=o.purpose.key, content=dict(o.content),
-                          valid_from=o.valid_from, valid_until=o.valid_until)
+                          valid_from=o.valid_from, valid_until=o.valid_until, goal=o.goal,
+                          expected_value=o.expected_value, product_ids=tuple(o.product_ids or ()),
+                          min_churn_risk=o.min_churn_risk, max_churn_risk=o.max_churn_risk)
               for o in Offer.objects.filter(enabled=True).select_related("segment", "purpose")
               .order_by("priority", "id")]
     _offers_cache = (now + OFFERS_CACHE_SECONDS, offers)
@@ -110,16 +129,17 @@ def offers_enabled() -> list[CachedOffer]:
 _computed_cache: tuple[float, dict[int, ComputedTrait]] = (0.0, {})
 
 
-def shared_computed_traits_enabled() -> dict[int, ComputedTrait]:
-    """The enabled computed traits on the allow-list by id, cached per process like the offers (a definition
-    rarely changes; its values are read fresh on every call)."""
+def computed_traits_read() -> dict[int, ComputedTrait]:
+    """The enabled computed traits an answer reads, by id: those on the allow-list and those the next best action
+    scores with (nba.NBA_TRAITS). Cached per process like the offers (a definition rarely changes; its values are
+    read fresh on every call)."""
     global _computed_cache
     expires, traits = _computed_cache
     now = time.monotonic()
     if expires > now:
         return traits
-    traits = {trait.pk: trait for trait in ComputedTrait.objects.filter(key__in=shared_computed_traits(),
-                                                                         enabled=True)}
+    keys = {*shared_computed_traits(), *NBA_TRAITS}
+    traits = {trait.pk: trait for trait in ComputedTrait.objects.filter(key__in=keys, enabled=True)}
     _computed_cache = (now + OFFERS_CACHE_SECONDS, traits)
     return traits
 
@@ -139,13 +159,18 @@ class Personalization:
     computed: dict = field(default_factory=dict)
     segments: list[dict] = field(default_factory=list)
     offer: dict | None = None
+    recommendations: list[dict] | None = None  # None: not asked for (the answer has no such key)
     profile_id: int | None = None
     shares: bool = False
     restricted: bool = False
+    nba: NextBestAction | None = None  # the ranking behind the offer, for the preview
 
     def as_data(self) -> dict:
-        return {"traits": self.traits, "computed_traits": self.computed, "segments": self.segments,
+        data = {"traits": self.traits, "computed_traits": self.computed, "segments": self.segments,
                 "offer": self.offer}
+        if self.recommendations is not None:
+            data["recommendations"] = self.recommendations
+        return data
 
 
 class _IdList(Aggregate):
@@ -221,60 +246,81 @@ def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict 
     return row
 
 
-def _computed_values(profile_id: int) -> dict:
-    traits = shared_computed_traits_enabled()
+def _computed_values(profile_id: int) -> tuple[dict, dict]:
+    """(the shared computed traits, the values the next best action scores with), in one query."""
+    traits = computed_traits_read()
+    shared, insights = {}, {}
     if not traits:
-        return {}
-    answer = {}
+        return shared, insights
+    allowed = set(shared_computed_traits())
     for value in ComputedValue.objects.filter(profile_id=profile_id, trait_id__in=traits):
         value.trait = traits[value.trait_id]
-        answer[value.trait.key] = value.value
-    return answer
+        if value.trait.key in allowed:
+            shared[value.trait.key] = value.value
+        if value.trait.key in NBA_TRAITS:
+            insights[value.trait.key] = value.value
+    return shared, insights
 
 
-def _offer_data(offer: CachedOffer) -> dict:
+def _offer_data(offer: CachedOffer, reason: str) -> dict:
     return {"id": offer.id, "name": offer.name, "segment": offer.segment_slug, "priority": offer.priority,
-            "content": offer.content, "valid_until": offer.valid_until}
+            "goal": offer.goal, "reason": reason, "content": offer.content, "valid_until": offer.valid_until}
 
 
-def personalization_for(*, identity_type: str, value: str, user, now: datetime | None = None) -> Personalization:
-    """The answer for the person carrying the identifier (see the module), for ``user`` (masking)."""
+def _recommendation_data(recommendation: dict) -> dict:
+    # Catalog facts only: the reason ("Bought together with X") would tell what the person bought.
+    return {key: recommendation.get(key) for key in ("product_id", "name", "category")}
+
+
+def personalization_for(*, identity_type: str, value: str, user, now: datetime | None = None,
+                        recommendations: int = 0) -> Personalization:
+    """The answer for the person carrying the identifier (see the module), for ``user`` (masking). With
+    ``recommendations`` (1 to MAX_RECOMMENDATIONS) the answer carries up to that many recommended products."""
     offers = offers_enabled()
     purpose = personalization_purpose()
     purposes = list(dict.fromkeys([purpose, *(offer.purpose_key for offer in offers)]))
     row = _profile_found(identity_type, value, purposes)
     if row is None:
-        return Personalization()
-    return _answer(row, purposes, offers, user=user, now=now or timezone.now())
+        return Personalization(recommendations=[] if recommendations else None)
+    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations)
 
 
-def personalization_for_profile(*, profile_id: int, user, now: datetime | None = None) -> Personalization:
+def personalization_for_profile(*, profile_id: int, user, now: datetime | None = None,
+                                recommendations: int = 0) -> Personalization:
     """The answer for a profile by its id (the offer preview of the UI; a merged id leads to its profile)."""
     offers = offers_enabled()
     purposes = list(dict.fromkeys([personalization_purpose(), *(offer.purpose_key for offer in offers)]))
     live = profile_resolve(profile_id=profile_id)
     if live is None:
-        return Personalization()
+        return Personalization(recommendations=[] if recommendations else None)
     row = _profile_rows(purposes, pk=live.pk)[0]
-    return _answer(row, purposes, offers, user=user, now=now or timezone.now())
+    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations)
 
 
-def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, now: datetime) -> Personalization:
-    answer = Personalization(profile_id=row["pk"])
+def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, now: datetime,
+            recommendations: int = 0) -> Personalization:
+    answer = Personalization(profile_id=row["pk"], recommendations=[] if recommendations else None)
     if row["restricted"]:
         answer.restricted = True
         return answer
     granted = {key for i, key in enumerate(purposes) if row[f"granted_{i}"]}
     member_of = {int(pk) for pk in (row["segment_ids"] or "").split(",") if pk}
-    best = next((offer for offer in offers if offer.segment_id in member_of and offer.purpose_key in granted
-                 and offer.valid_at(now)), None)
-    answer.offer = _offer_data(best) if best else None
+    insights = None
+    recommended = None
     if purposes[0] in granted:
         answer.shares = True
         traits = row["traits"] or {}
         answer.traits = mask_traits(user, {name: traits[name] for name in shared_traits() if name in traits})
-        answer.computed = _computed_values(row["pk"])
+        answer.computed, insights = _computed_values(row["pk"])
         names = _segment_names(member_of)
         answer.segments = sorted(({"slug": names[pk][0], "name": names[pk][1]} for pk in member_of if pk in names),
                                  key=lambda segment: segment["name"])
+        recommended = functools.cache(lambda: recommendations_for(
+            profile_id=row["pk"], limit=max(recommendations, RECOMMENDATIONS_SCORED)))
+        if recommendations:
+            answer.recommendations = [_recommendation_data(rec) for rec in recommended()[:recommendations]]
+    answer.nba = nba_rank(offers=offers, member_of=member_of, granted=granted, now=now, insights=insights,
+                          recommendations=recommended)
+    choice = answer.nba.choice
+    answer.offer = _offer_data(choice.offer, choice.summary) if choice else None
     return answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -15,6 +16,8 @@ from activation.selectors.personalization import offers_cache_clear
 CONTENT_FIELDS = (("headline", True, 200), ("body", False, 2000), ("cta_url", True, 2000),
                   ("image_url", False, 2000))
 URL_FIELDS = ("cta_url", "image_url")
+MAX_PRODUCT_IDS = 50
+MAX_EXPECTED_VALUE = 1_000_000
 _url = URLValidator(schemes=["http", "https"])
 
 
@@ -85,9 +88,47 @@ def _checked(fields: dict) -> dict:
     for name in ("valid_from", "valid_until"):
         if fields.get(name) is not None and not isinstance(fields[name], datetime):
             errors[name] = ["A date and time."]
+    if "goal" in fields and fields["goal"] not in Offer.Goal.values:
+        errors["goal"] = [f"One of {', '.join(Offer.Goal.values)}."]
+    if fields.get("expected_value") is not None:
+        if not _number(fields["expected_value"]) or not 0 <= fields["expected_value"] <= MAX_EXPECTED_VALUE:
+            errors["expected_value"] = [f"A number of EUR from 0 to {MAX_EXPECTED_VALUE}."]
+        else:
+            fields["expected_value"] = float(fields["expected_value"])
+    for name in ("min_churn_risk", "max_churn_risk"):
+        if fields.get(name) is not None:
+            if not _number(fields[name]) or not 0 <= fields[name] <= 1:
+                errors[name] = ["A churn risk from 0 to 1."]
+            else:
+                fields[name] = float(fields[name])
+    if "product_ids" in fields:
+        try:
+            fields["product_ids"] = offer_product_ids_clean(fields["product_ids"])
+        except OfferInvalid as error:
+            errors.update(error.errors)
     if errors:
         raise OfferInvalid(errors)
     return fields
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def offer_product_ids_clean(product_ids) -> list[str]:
+    """The promoted product ids checked: a list of at most MAX_PRODUCT_IDS ids (text, as the events carry them),
+    stripped, without repeats, in the given order."""
+    if product_ids is None:
+        return []
+    if not isinstance(product_ids, list | tuple) or not all(isinstance(pid, str | int) and not isinstance(pid, bool)
+                                                           for pid in product_ids):
+        raise OfferInvalid({"product_ids": ["A list of product ids."]})
+    clean = list(dict.fromkeys(str(pid).strip() for pid in product_ids if str(pid).strip()))
+    if len(clean) > MAX_PRODUCT_IDS:
+        raise OfferInvalid({"product_ids": [f"At most {MAX_PRODUCT_IDS} products."]})
+    if any(len(pid) > 200 for pid in clean):
+        raise OfferInvalid({"product_ids": ["A product id has at most 200 characters."]})
+    return clean
 
 
 def _cache_clear() -> None:
@@ -96,27 +137,44 @@ def _cache_clear() -> None:
     transaction.on_commit(offers_cache_clear)
 
 
-def _window_check(offer: Offer) -> None:
+def _across_check(offer: Offer) -> None:
+    """The checks across fields, on the offer as it will be saved."""
+    errors: dict[str, list[str]] = {}
     if offer.valid_from and offer.valid_until and offer.valid_until <= offer.valid_from:
-        raise OfferInvalid({"valid_until": ["Must be after valid_from."]})
+        errors["valid_until"] = ["Must be after valid_from."]
+    if (offer.min_churn_risk is not None and offer.max_churn_risk is not None
+            and offer.max_churn_risk < offer.min_churn_risk):
+        errors["max_churn_risk"] = ["Must be at least min_churn_risk."]
+    if offer.goal == Offer.Goal.CROSS_SELL and not offer.product_ids:
+        errors["product_ids"] = ["A cross-sell offer names the products it promotes."]
+    if offer.goal == Offer.Goal.ACQUISITION and offer.expected_value is None:
+        errors["expected_value"] = ["An acquisition offer is scored by its expected value: give it."]
+    if errors:
+        raise OfferInvalid(errors)
 
 
 @transaction.atomic
 def offer_create(*, name: str, segment, purpose, content: dict, priority: int = 100,
                  valid_from: datetime | None = None, valid_until: datetime | None = None, enabled: bool = True,
-                 actor=None) -> Offer:
-    """A new offer; the personalization API shows it within a few seconds (OFFERS_CACHE_SECONDS)."""
+                 goal: str = Offer.Goal.NONE, expected_value: float | None = None, product_ids=(),
+                 min_churn_risk: float | None = None, max_churn_risk: float | None = None, actor=None) -> Offer:
+    """A new offer; the personalization API shows it within a few seconds (OFFERS_CACHE_SECONDS). ``goal``,
+    ``expected_value`` and ``product_ids`` decide how the next best action scores it; the churn-risk bounds whom
+    it is for (see activation.selectors.nba)."""
     fields = _checked({"name": name, "priority": priority, "content": content, "valid_from": valid_from,
-                       "valid_until": valid_until})
+                       "valid_until": valid_until, "goal": goal, "expected_value": expected_value,
+                       "product_ids": list(product_ids or ()), "min_churn_risk": min_churn_risk,
+                       "max_churn_risk": max_churn_risk})
     offer = Offer(segment=segment, purpose=purpose, enabled=enabled,
                   created_by=actor if getattr(actor, "pk", None) else None, **fields)
-    _window_check(offer)
+    _across_check(offer)
     offer.save()
     _cache_clear()
     return offer
 
 
-OFFER_FIELDS = {"name", "segment", "purpose", "content", "priority", "valid_from", "valid_until", "enabled"}
+OFFER_FIELDS = {"name", "segment", "purpose", "content", "priority", "valid_from", "valid_until", "enabled", "goal",
+                "expected_value", "product_ids", "min_churn_risk", "max_churn_risk"}
 
 
 @transaction.atomic
@@ -127,7 +185,7 @@ def offer_update(*, offer: Offer, actor=None, **fields) -> Offer:
         raise OfferInvalid({name: ["Not a field of an offer."] for name in sorted(unknown)})
     for name, value in _checked(dict(fields)).items():
         setattr(offer, name, value)
-    _window_check(offer)
+    _across_check(offer)
     offer.save()
     _cache_clear()
     return offer
