@@ -3,7 +3,10 @@ lexicon and rules, no trained model; everything ships with the code, nothing is 
 
 - English: VADER (the vaderSentiment package, MIT licence; its lexicon ships in the package) with its own rules
   for negation ("not happy"), intensifiers ("very"), "but", capitals and exclamation marks, plus the words of
-  customer service in ``SERVICE_EN``.
+  customer service in ``SERVICE_EN``. VADER reads a text as one sentence, so its negation would reach across
+  punctuation ("Not delivered, customer angry" came out positive): a text is scored clause by clause (split after
+  , ; : . ! ?), the clauses' valence sums are added (after a clause that opens with "but" or "however" the
+  clauses before it count half and those after it 1.5 times, as in VADER's "but" rule) and normalized again.
 - German: the German Polarity Lexicon (Klenner et al. 2010, Apache License 2.0; ``data/de_polarity.tsv`` says
   where it comes from), plus ``SERVICE_DE``, scored by the same rules as VADER, for German:
   - a word's valence is its polarity times ``DE_SCALE`` (so German words weigh about what VADER's do);
@@ -172,7 +175,7 @@ def sentiment_score(text, language=None, *, service_words: bool = True) -> Senti
     if lang == "de":
         score = _score_de(text, _lexicon_de(service_words))
     else:
-        score = _analyzer_en(service_words).polarity_scores(text)["compound"]
+        score = _score_en(text, _analyzer_en(service_words))
     score = round(max(-1.0, min(1.0, float(score))), 4)
     return Sentiment(score, sentiment_label(score), lang)
 
@@ -214,6 +217,27 @@ def _analyzer_en(service_words: bool):
     if service_words:
         analyzer.lexicon.update(SERVICE_EN)
     return analyzer
+
+
+_CLAUSE_SPLIT_EN = re.compile(r"(?<=[,;:.!?])\s+")
+_CONTRAST_EN = ("but ", "but,", "however")
+
+
+def _score_en(text: str, analyzer) -> float:
+    """VADER's compound, clause by clause (see the module)."""
+    clauses = [clause for clause in _CLAUSE_SPLIT_EN.split(text.strip()) if clause]
+    if len(clauses) == 1:
+        return analyzer.polarity_scores(text)["compound"]
+    sums = []
+    for clause in clauses:
+        compound = max(-0.9999, min(0.9999, analyzer.polarity_scores(clause)["compound"]))
+        sums.append(compound * math.sqrt(NORMALIZE_ALPHA / (1 - compound * compound)))  # VADER's normalize, undone
+    contrast = max((i for i, clause in enumerate(clauses) if clause.lower().startswith(_CONTRAST_EN)), default=None)
+    if contrast is not None:  # VADER weighs the words after its own "but" in that clause already
+        own = 1.0 if clauses[contrast].lower().startswith("but") else 1.5
+        sums = [value * (0.5 if i < contrast else own if i == contrast else 1.5) for i, value in enumerate(sums)]
+    total = sum(sums)
+    return total / math.sqrt(total * total + NORMALIZE_ALPHA)
 
 
 # --- German -------------------------------------------------------------------------------------------------------

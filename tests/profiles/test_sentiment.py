@@ -60,6 +60,15 @@ def test_negation_turns_the_sentiment(plain, negated, language):
 def test_negation_stays_in_its_clause():
     # "nicht" belongs to "angekommen"; the praise of the next clause is not negated.
     assert sentiment_score("Das erste Paket ist nicht angekommen. Kunde trotzdem sehr freundlich.", "de").score > 0
+    # VADER alone lets "not" reach "angry" across the comma (and the full stop) and reads both as positive.
+    assert sentiment_score("Parcel not delivered, customer angry.", "en").label == "negative"
+    assert sentiment_score("Not delivered. Customer angry.", "en").label == "negative"
+
+
+def test_english_contrast_across_clauses():
+    assert sentiment_score("Item broken, but the service was great!", "en").label == "positive"
+    assert sentiment_score("Great product, however the delivery was late and the box was damaged.", "en").label \
+        == "negative"
 
 
 @pytest.mark.parametrize(("plain", "boosted", "language"), [
