@@ -47,6 +47,7 @@ from ingestion.services import pipeline
 from ingestion.services.inbox import inbox_store
 from ingestion.services.sources import source_create
 from ingestion.services.transforms import transformation_save
+from profiles.insights.sentiment import event_sentiment
 from profiles.models import Event, Identity, Profile
 
 NOTE_EVENT = "Call Center Note"
@@ -439,9 +440,11 @@ def _bulk_person(person: DemoPerson, profile_id: int, sources: dict, purposes: d
         identities.setdefault(("email", truth["email"]), (web if person.web else shop).slug)
     for record in person.notes:
         traits = {key: record[key] for key in ("email", "phone") if key in record}
+        properties = {key: record[key] for key in _NOTE_PROPERTIES if key in record}
+        properties.update(event_sentiment(properties) or {})  # as the pipeline's event write adds it
         events.append(_record_event(
             profile_id, notes, kind="track", name=NOTE_EVENT, traits=traits, record_id=record["contact_id"],
-            properties={key: record[key] for key in _NOTE_PROPERTIES if key in record}, collection="webhook",
+            properties=properties, collection="webhook",
             at=record["created_at"], message_id=record["ticket_id"]))
         identities.setdefault(("record", f"{notes.slug}:{record['contact_id']}"), notes.slug)
         if "phone" in record:

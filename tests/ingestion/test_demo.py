@@ -30,6 +30,7 @@ from ingestion.demo.loaders import (
 from ingestion.mapping import mapping_apply
 from ingestion.models import Import, InboxMessage, Source
 from ingestion.services.pipeline import message_to_observation
+from profiles.insights.sentiment import event_sentiment
 from profiles.models import Event, Identity, Profile
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -335,8 +336,9 @@ def test_bulk_events_match_what_the_pipeline_derives():
         by_id = {e[9]: e for e in events}
         for obs in expected:
             row = by_id[obs.message_id]
+            stored = {**obs.properties, **(event_sentiment(obs.properties, obs.context) or {})}  # as events_insert
             assert (row[1], row[2], row[3], row[4], row[6], row[8]) == (
-                obs.event_type, obs.event_name, obs.channel, obs.properties, obs.timestamp, obs.source)
+                obs.event_type, obs.event_name, obs.channel, stored, obs.timestamp, obs.source)
             checked[obs.channel] += 1
         for row in person.crm:
             obs = message_to_observation(mapping_apply(CRM_MAPPING, row, source_slug="crm", collection="x"),
@@ -414,6 +416,9 @@ def test_seed_demo_bulk_writes_profiles_identities_events_and_consent():
         assert set(profile.identities.filter(type="anonymous_id").values_list("value", flat=True)) == devices
         assert profile.traits["last_name"] == person.truth["last_name"]
         assert profile.events.count() == person.record_count
+    notes = Event.objects.filter(name="Call Center Note")
+    assert notes.count() == sum(len(p.notes) for p in people) > 0
+    assert all(isinstance(e.properties.get("sentiment"), float) for e in notes)  # as the pipeline scores them
     consenting = sum(1 for p in people if p.truth["consent"] is not None)
     assert ConsentRecord.objects.filter(purpose__key="analytics").count() == consenting
     assert ConsentRecord.objects.filter(status="withdrawn").count() == sum(
