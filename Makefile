@@ -29,6 +29,7 @@ migrate: $(VENV)/.installed
 run: migrate
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py seed_segments
+	$(BIN)/python manage.py insights --run --if-never
 	$(BIN)/python manage.py demo_users
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

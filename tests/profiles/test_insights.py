@@ -221,3 +221,19 @@ def test_a_restriction_or_objection_keeps_the_person_out_of_the_insight_models(d
     with django_capture_on_commit_callbacks(execute=True):
         request_lift(request=request, reason="Objection withdrawn")
     assert pk in values("churn_risk")
+
+
+def test_the_command_runs_the_models_once_and_lists_their_quality():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    population()
+    out = StringIO()
+    call_command("insights", "--run", "--if-never", "--kind", "churn", "--kind", "clv", stdout=out)
+    assert "churn: Trained (logistic_regression)" in out.getvalue() and "AUC" in out.getvalue()
+    call_command("insights", "--run", "--if-never", "--kind", "churn", stdout=out)
+    assert InsightModel.objects.filter(kind="churn").count() == 1  # ran already: nothing to do
+    out = StringIO()
+    call_command("insights", stdout=out)
+    assert "recency alone" in out.getvalue() and "historical average" in out.getvalue()
