@@ -202,7 +202,7 @@ def event_sentiment(properties, context=None) -> dict | None:
     language = properties.get("language")
     if language_normalize(language) is None and isinstance(context, dict):
         language = context.get("locale")
-    result = sentiment_score("\n".join(texts), language)
+    result = sentiment_score(". ".join(texts), language)  # several fields: separate clauses
     return {"sentiment": result.score, "sentiment_label": result.label}
 
 
