@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from profiles.insights import recommendations as reco
-from profiles.models import InsightModel, Product, ProductAffinity
+from profiles.models import Event, InsightModel, Product, ProductAffinity
 from profiles.services.computed import EVENT_TABLE, _db_time, _postgres
 from profiles.services.insights import insight_run_record, insight_values_write
 
@@ -46,28 +46,17 @@ def _key_sql(source: str) -> str:
     return f"COALESCE({one('product_id')}, {one('sku')})"
 
 
-def _field_sql(source: str, key: str, number: bool = False) -> str:
+def _named_sql(source: str) -> str:
+    """SQL: whether the JSON object ``source`` gives a product name (a JSON string)."""
     if _postgres():
-        kind, value = f"jsonb_typeof({source} -> '{key}')", f"{source} ->> '{key}'"
-        return (f"CASE WHEN {kind} = 'number' THEN ({value})::double precision END" if number
-                else f"CASE WHEN {kind} = 'string' THEN {value} END")
-    kind, value = f"json_type({source}, '$.{key}')", f"json_extract({source}, '$.{key}')"
-    return (f"CASE WHEN {kind} IN ('integer', 'real') THEN {value} END" if number
-            else f"CASE WHEN {kind} = 'text' THEN {value} END")
+        return f"jsonb_typeof({source} -> 'name') = 'string'"
+    return f"json_type({source}, '$.name') = 'text'"
 
 
-def _touched_sql(*, described: bool = False) -> str:
-    """Every product interaction: (profile_id, product, kind, timestamp, id), and with ``described`` the name,
-    category and price the event gives; the lines of orders unnested (jsonb_array_elements on PostgreSQL, json_each
-    on SQLite)."""
+def _touched_sql() -> str:
+    """Every product interaction: (profile_id, product, kind, timestamp, id, named: whether it gives the product's
+    name); the lines of orders unnested (jsonb_array_elements on PostgreSQL, json_each on SQLite)."""
     view, add, purchase = reco.VIEW, reco.ADD, reco.PURCHASE
-
-    def described_sql(source: str) -> str:
-        if not described:
-            return ""
-        return (f", {_field_sql(source, 'name')} AS name, {_field_sql(source, 'category')} AS category, "
-                f"{_field_sql(source, 'price', number=True)} AS price")
-
     if _postgres():
         lines = ("CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.properties -> 'products') = "
                  "'array' THEN e.properties -> 'products' ELSE '[]'::jsonb END) AS line")
@@ -77,29 +66,27 @@ def _touched_sql(*, described: bool = False) -> str:
                  "ELSE '[]' END, '$.products') AS line")
         is_object = "line.type = 'object'"
     return (f"SELECT e.profile_id, {_key_sql('e.properties')} AS product, "
-            f"CASE e.name WHEN %s THEN {add} ELSE {view} END AS kind, e.timestamp, e.id"
-            f"{described_sql('e.properties')} FROM {EVENT_TABLE} e WHERE e.name IN (%s, %s) "
+            f"CASE e.name WHEN %s THEN {add} ELSE {view} END AS kind, e.timestamp, e.id, "
+            f"{_named_sql('e.properties')} AS named FROM {EVENT_TABLE} e WHERE e.name IN (%s, %s) "
             f"UNION ALL "
-            f"SELECT e.profile_id, {_key_sql('line.value')}, {purchase}, e.timestamp, e.id"
-            f"{described_sql('line.value')} FROM {EVENT_TABLE} e {lines} WHERE e.name = %s AND {is_object}")
-
-
-def _touched_params() -> list:
-    return [reco.ADD_EVENT, reco.VIEW_EVENT, reco.ADD_EVENT, reco.ORDER_EVENT]
+            f"SELECT e.profile_id, {_key_sql('line.value')}, {purchase}, e.timestamp, e.id, "
+            f"{_named_sql('line.value')} FROM {EVENT_TABLE} e {lines} WHERE e.name = %s AND {is_object}")
 
 
 @dataclass
 class Read:
-    """The interactions grouped per (person, product, kind): how many, and whether any happened before the cutoff;
-    with the index maps of people (profile ids) and products."""
+    """The interactions grouped per (person, product, kind): how many, whether any happened before the cutoff and
+    the newest event (by id) that describes the product (that names it, else any); with the index maps of people
+    (profile ids) and products (sorted)."""
 
     profile_ids: np.ndarray
-    products: np.ndarray
+    products: list[str]
     people: np.ndarray
     items: np.ndarray
     kinds: np.ndarray
     counts: np.ndarray
     early: np.ndarray
+    newest: np.ndarray
 
     def views(self) -> np.ndarray:
         """Per product: its Product Viewed events (Product.views, the tie-break of popularity)."""
@@ -114,34 +101,62 @@ class Read:
 
 def interactions_read(*, cutoff) -> Read:
     """One GROUP BY over the product interactions (see the module)."""
-    sql = (f"SELECT t.profile_id, t.product, t.kind, COUNT(*), "
-           f"MAX(CASE WHEN t.timestamp < %s THEN 1 ELSE 0 END) "
+    sql = (f"SELECT t.profile_id, t.product, t.kind, COUNT(*), MAX(CASE WHEN t.timestamp < %s THEN 1 ELSE 0 END), "
+           f"COALESCE(MAX(CASE WHEN t.named THEN t.id END), MAX(t.id)) "
            f"FROM ({_touched_sql()}) t WHERE t.product IS NOT NULL GROUP BY t.profile_id, t.product, t.kind")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_db_time(cutoff), *_touched_params()])
-        rows = cursor.fetchall()
-    if not rows:
-        empty = np.empty(0, dtype=np.int64)
-        return Read(empty, np.empty(0, dtype=object), empty, empty, empty.astype(np.int8), empty,
-                    empty.astype(bool))
-    profile_col, product_col, kind_col, count_col, early_col = zip(*rows, strict=True)
+    index: dict[str, int] = {}
+    profile_col, item_col, kind_col, count_col, early_col, newest_col = [], [], [], [], [], []
+    with transaction.atomic(), connection.cursor() as cursor:
+        if _postgres():  # one scan of the product events: compiling it (JIT) costs more than it saves
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, [_db_time(cutoff), reco.ADD_EVENT, reco.VIEW_EVENT, reco.ADD_EVENT, reco.ORDER_EVENT])
+        for profile_id, product, kind, count, early, newest in cursor.fetchall():
+            profile_col.append(profile_id)
+            item_col.append(index.setdefault(product, len(index)))
+            kind_col.append(kind)
+            count_col.append(count)
+            early_col.append(early)
+            newest_col.append(newest)
+    products = sorted(index)
+    renumber = np.empty(len(index), dtype=np.int64)
+    renumber[[index[product] for product in products]] = np.arange(len(products))
     profile_ids, people = np.unique(np.array(profile_col, dtype=np.int64), return_inverse=True)
-    products, items = np.unique(np.array(product_col, dtype=object), return_inverse=True)
-    return Read(profile_ids, products, people.astype(np.int64), items.astype(np.int64),
+    return Read(profile_ids, products, people.astype(np.int64), renumber[np.array(item_col, dtype=np.int64)],
                 np.array(kind_col, dtype=np.int8), np.array(count_col, dtype=np.int64),
-                np.array(early_col, dtype=np.int64).astype(bool))
+                np.array(early_col, dtype=bool), np.array(newest_col, dtype=np.int64))
 
 
-def catalog_read() -> dict[str, tuple[str, str, float | None]]:
-    """product -> (name, category, price) as the newest interaction that names the product says."""
-    sql = ("SELECT product, name, category, price FROM (SELECT t.product, t.name, t.category, t.price, "
-           "ROW_NUMBER() OVER (PARTITION BY t.product ORDER BY CASE WHEN t.name IS NULL THEN 1 ELSE 0 END, "
-           f"t.timestamp DESC, t.id DESC) AS n FROM ({_touched_sql(described=True)}) t "
-           "WHERE t.product IS NOT NULL) ranked "
-           "WHERE n = 1")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _touched_params())
-        return {product: (name or "", category or "", price) for product, name, category, price in cursor}
+def _description(properties, product: str) -> tuple[str, str, float | None]:
+    """(name, category, price) of ``product`` in an event's properties (or the matching line of an order)."""
+    lines = properties.get("products") if isinstance(properties, dict) else None
+    if isinstance(lines, list):
+        properties = next((line for line in lines if reco.product_key(line) == product), {})
+    if not isinstance(properties, dict):
+        return "", "", None
+    name, category, price = properties.get("name"), properties.get("category"), properties.get("price")
+    return (name if isinstance(name, str) else "", category if isinstance(category, str) else "",
+            float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None)
+
+
+def catalog_read(data: Read) -> dict[str, tuple[str, str, float | None]]:
+    """product -> (name, category, price) as the newest event that describes it says (the events by id, in
+    batches)."""
+    if not len(data.items):
+        return {}
+    order = np.lexsort((data.newest, data.items))
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = data.items[order][1:] != data.items[order][:-1]
+    wanted: dict[int, list[str]] = {}
+    for item, event_id in zip(data.items[order][last], data.newest[order][last], strict=True):
+        wanted.setdefault(int(event_id), []).append(data.products[item])
+    ids = sorted(wanted)
+    catalog = {}
+    for start in range(0, len(ids), WRITE_BATCH):
+        for pk, properties in Event.objects.filter(pk__in=ids[start:start + WRITE_BATCH]).values_list(
+                "pk", "properties"):
+            for product in wanted[pk]:
+                catalog[product] = _description(properties, product)
+    return catalog
 
 
 @transaction.atomic
@@ -195,7 +210,7 @@ def _train(record: InsightModel) -> None:
     cutoff = now - timedelta(days=TEST_DAYS)
     begin = clock.monotonic()
     data = interactions_read(cutoff=cutoff)
-    catalog = catalog_read()
+    catalog = catalog_read(data)
     read_seconds = clock.monotonic() - begin
     params = {"purchase_weight": reco.PURCHASE_WEIGHT, "view_weight": reco.VIEW_WEIGHT, "shrink": reco.SHRINK,
               "neighbours": reco.NEIGHBOURS, "history_weights": {"view": reco.HISTORY_WEIGHTS[reco.VIEW],
