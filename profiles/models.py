@@ -325,6 +325,13 @@ class Note(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.profile_id}"
 
+    @property
+    def sentiment_label(self) -> str | None:
+        """negative, neutral or positive (profiles.insights.sentiment); None before it was scored."""
+        from profiles.insights.sentiment import sentiment_label
+
+        return None if self.sentiment is None else sentiment_label(self.sentiment)
+
 
 class ComputedTrait(models.Model):
     """A measure derived from a profile's events (profiles.services.computed): an aggregation over the events

@@ -115,8 +115,8 @@ class NoteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Note
-        fields = ["id", "profile", "kind", "channel", "text", "author", "created_at"]
-        read_only_fields = ["id", "profile", "author", "created_at"]
+        fields = ["id", "profile", "kind", "channel", "text", "sentiment", "sentiment_label", "author", "created_at"]
+        read_only_fields = ["id", "profile", "sentiment", "sentiment_label", "author", "created_at"]
         extra_kwargs = {"channel": {"required": True}}
 
     def to_representation(self, note):
