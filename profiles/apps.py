@@ -33,3 +33,22 @@ class ProfilesConfig(AppConfig):
             context=views_computed.computed_panel_context,
             data=lambda profile, user: selectors.profile_computed(profile=profile, user=user),
             permission="profiles.view_computedvalue", order=5))
+        # Insights on the 360° page and in the profile API (``insights``), and their spread on the dashboard.
+        from profiles import views_insights
+
+        profile_panels.register(profile_panels.Panel(
+            key="insights", title="Insights", template="profiles/insights_panel.html",
+            context=views_insights.insights_panel_context, data=views_insights.insights_panel_data,
+            permission=views_insights.VIEW_PERMISSION, order=6))
+        dashboard.register_distribution(dashboard.Distribution(
+            key="churn_risk_level", label="Churn risk", kind="bar", axis="Level",
+            data=lambda: views_insights.insight_distribution_chart("churn_risk_level", label="Customers"),
+            description="Customers per churn risk level", url_name="profiles:insights",
+            empty="No churn scores yet: the insight models have not run.",
+            permission=views_insights.VIEW_PERMISSION, order=10))
+        dashboard.register_distribution(dashboard.Distribution(
+            key="predicted_clv_12m", label="Predicted 12-month value", kind="bar", axis="Predicted value",
+            data=lambda: views_insights.insight_distribution_chart("predicted_clv_12m", label="Customers"),
+            description="Customers per range of predicted value", url_name="profiles:insights",
+            empty="No predicted values yet: the insight models have not run.",
+            permission=views_insights.VIEW_PERMISSION, order=20))

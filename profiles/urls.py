@@ -35,3 +35,12 @@ urlpatterns += [
     path("computed-traits/<slug:key>/delete/", views_computed.ComputedTraitDeleteView.as_view(),
          name="computed-delete"),
 ]
+
+# Insights: the models' runs, quality and "Run now".
+from profiles import views_insights  # noqa: E402
+
+urlpatterns += [
+    path("insights/", views_insights.InsightsView.as_view(), name="insights"),
+    path("insights/run/", views_insights.InsightRunView.as_view(), name="insights-run-all"),
+    path("insights/run/<slug:kind>/", views_insights.InsightRunView.as_view(), name="insights-run"),
+]

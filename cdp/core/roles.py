@@ -19,6 +19,7 @@ ROLES: dict[str, dict] = {
             "profiles.add_computedtrait",
             "profiles.change_computedtrait",
             "profiles.delete_computedtrait",
+            "profiles.add_insightmodel",  # "Run now" on the Insights page
             "ingestion.view_*",
             "consent.view_*",
             "segments.*",

@@ -12,7 +12,7 @@ from django.views import View, defaults
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularRedocView
 
-from cdp.core import selectors
+from cdp.core import dashboard, selectors
 from cdp.core.errors import json_error
 from cdp.core.filters import AuditEntryFilter
 from cdp.core.htmx import render_page
@@ -74,6 +74,8 @@ class DashboardView(CDPPageView):
         context = super().get_context_data(**kwargs)
         context["metrics"] = selectors.dashboard_metrics(self.request.user)
         context["series"] = selectors.dashboard_series(self.request.user, days=30)
+        if self.partial is None:  # not for the live counts polled every few seconds
+            context["distributions"] = dashboard.distributions_data(self.request.user)
         return context
 
 

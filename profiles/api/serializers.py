@@ -68,11 +68,12 @@ class ProfileDetailSerializer(ProfileSerializer):
     segments = serializers.SerializerMethodField()
     consent = serializers.SerializerMethodField()
     computed = serializers.SerializerMethodField()
+    insights = serializers.SerializerMethodField()
     timeline_url = serializers.SerializerMethodField()
 
     class Meta(ProfileSerializer.Meta):
         fields = [*ProfileSerializer.Meta.fields, "trait_sources", "identities", "segments", "consent", "computed",
-                  "timeline_url"]
+                  "insights", "timeline_url"]
 
     @extend_schema_field(SegmentMembershipSerializer(many=True, allow_null=True))
     def get_segments(self, profile):
@@ -89,6 +90,14 @@ class ProfileDetailSerializer(ProfileSerializer):
                                          "text, ISO times, and whole days for days_since traits."})
     def get_computed(self, profile):
         return profile_panels.panel_data("computed", profile, _user(self))
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True,
+                          "description": "Churn risk (risk, level, top factors), predicted 12-month value (value, "
+                                         "orders, detail) and service sentiment (score), each with the run that "
+                                         "scored it; a part is null when the profile has no value (no customer, no "
+                                         "run yet). The same as /api/v1/profiles/{id}/insights/."})
+    def get_insights(self, profile):
+        return profile_panels.panel_data("insights", profile, _user(self))
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_timeline_url(self, profile) -> str:

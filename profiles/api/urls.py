@@ -1,6 +1,8 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from profiles.api.computed import ComputedTraitViewSet
+from profiles.api.insights import InsightRunViewSet, ProfileInsightsView
 from profiles.api.matching import MatchCandidateViewSet, MatchRuleViewSet
 from profiles.api.views import IdentityViewSet, MergeViewSet, ProductViewSet, ProfileViewSet
 
@@ -12,6 +14,10 @@ router.register("merges", MergeViewSet, basename="merge")
 router.register("match-rules", MatchRuleViewSet, basename="match-rule")
 router.register("match-candidates", MatchCandidateViewSet, basename="match-candidate")
 router.register("computed-traits", ComputedTraitViewSet, basename="computed-trait")
+router.register("insights/runs", InsightRunViewSet, basename="insight-run")
 router.register("products", ProductViewSet, basename="product")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("profiles/<int:pk>/insights/", ProfileInsightsView.as_view(), name="profile-insights"),
+]

@@ -360,7 +360,7 @@ def nav_links(html: str) -> list[str]:
 
 def test_navigation_shows_only_the_areas_a_role_may_open(login_as):
     marketing = nav_links(login_as("Marketing").get(reverse("dashboard")).content.decode())
-    assert marketing == ["Dashboard", "Profiles", "Sources", "Segments", "Activation", "Privacy"]
+    assert marketing == ["Dashboard", "Profiles", "Insights", "Sources", "Segments", "Activation", "Privacy"]
 
 
 def test_navigation_for_privacy_includes_the_audit_log(login_as):
