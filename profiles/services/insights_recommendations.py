@@ -1,7 +1,7 @@
-"""The recommendations run: read every product interaction from the events (set-based, two queries), rebuild the
-catalog (Product) and the item-to-item table (ProductAffinity), write each person's top recommendation
-(``top_recommendation``), and measure item to item beside popularity on a time split (see
-profiles.insights.recommendations for the model).
+"""The recommendations run: read every product interaction from the events (one GROUP BY over the product events,
+then the newest event that describes each product, by id), rebuild the catalog (Product) and the item-to-item table
+(ProductAffinity), write each person's top recommendation (``top_recommendation``), and measure item to item beside
+popularity on a time split (see profiles.insights.recommendations for the model).
 
 Interactions: "Product Viewed" and "Product Added" events carry one product in their properties; "Order Completed"
 carries the order's lines in ``products``. A product is named by ``product_id`` (else ``sku``), as Segment's
