@@ -25,6 +25,8 @@ RUN_PERMISSION = "profiles.add_insightmodel"
 HISTORY = 10
 # A queued run that has not started after this long is no longer shown as queued (no worker took it).
 QUEUED_FOR = timedelta(minutes=10)
+# A run still "running" after this long is shown as such but no longer polled for (its worker may have died).
+RUNNING_FOR = timedelta(hours=2)
 
 # The insight traits charted on the Insights page (the dashboard registers some of them in ProfilesConfig.ready()).
 CHARTS = [("churn_risk_level", "Churn risk level"), ("churn_risk", "Churn risk"),
@@ -162,9 +164,10 @@ def insights_overview(queued=()) -> list[dict]:
             scoring = InsightModel.objects.filter(kind=kind, status__in=[InsightModel.Status.OK,
                                                                          InsightModel.Status.HEURISTIC]).first()
         shown = scoring or latest
+        running = latest is not None and latest.status == InsightModel.Status.RUNNING
         kinds.append({"kind": kind, "label": label, "latest": latest, "scoring": scoring, "history": history,
-                      "quality": run_quality(shown.metrics) if shown else None,
-                      "running": latest is not None and latest.status == InsightModel.Status.RUNNING,
+                      "quality": run_quality(shown.metrics) if shown else None, "running": running,
+                      "stale": running and timezone.now() - latest.started_at > RUNNING_FOR,
                       "queued": kind in queued})
     return kinds
 
@@ -172,7 +175,8 @@ def insights_overview(queued=()) -> list[dict]:
 def insights_page_context(user, *, queued, since: str) -> dict:
     kinds = insights_overview(queued)
     return {"kinds": kinds, "queued": queued, "since": since,
-            "busy": any(k["running"] or k["queued"] for k in kinds), "can_run": user.has_perm(RUN_PERMISSION),
+            "busy": any((k["running"] and not k["stale"]) or k["queued"] for k in kinds),
+            "can_run": user.has_perm(RUN_PERMISSION),
             "charts": [{"key": key, "title": title, "data": insight_distribution_chart(key)} for key, title in CHARTS]}
 
 
