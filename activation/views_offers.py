@@ -107,10 +107,11 @@ class OfferPreviewView(CDPPageView):
             recommendations = form.cleaned_data["recommendations"] or 0
             if identity_type == "profile":
                 answer = personalization.personalization_for_profile(profile_id=int(value), user=self.request.user,
-                                                                     recommendations=recommendations)
+                                                                     recommendations=recommendations, complete=True)
             else:
                 answer = personalization.personalization_for(identity_type=identity_type, value=value,
-                                                             user=self.request.user, recommendations=recommendations)
+                                                             user=self.request.user, recommendations=recommendations,
+                                                             complete=True)
             if answer.traits:
                 audit_record(actor=self.request.user, action="view", object_type="profiles.profile",
                              object_id=answer.profile_id, profile_id=answer.profile_id,

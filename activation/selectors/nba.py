@@ -25,6 +25,9 @@ Scored offers (a score above 0) come first, the highest score first; the others 
 lowest number, then the oldest), which also breaks ties between equal scores. With no goals that is exactly the
 priority order the API had before.
 
+The API skips the recommendations (three queries) when no eligible cross-sell offer could win even with its
+products ranked first; the preview asks for the complete ranking (``complete``).
+
 Each ranked offer has two reasons: ``detail`` with the person's numbers ("churn risk 0.82 × predicted 12-month
 value 310 EUR = 254 EUR at risk"), for the preview in the UI, and ``summary`` without them, which the
 personalization API returns: it shares no insight value that is not on its allow-list.
@@ -196,41 +199,58 @@ def _acquisition(ranked: Ranked, insights: Mapping) -> Ranked:
     return ranked
 
 
-def _needs_recommendations(offers: Iterable[Ranked]) -> bool:
-    return any(r.offer.goal == "cross_sell" and r.offer.product_ids for r in offers)
+def _cross_sell_bound(ranked: Ranked, insights: Mapping) -> float | None:
+    """The most a cross-sell offer can score (its products ranked first), or None when only its products' prices
+    can tell."""
+    if ranked.offer.expected_value is None:
+        return None
+    risk = insights.get("churn_risk")
+    return (1 - risk if risk is not None else 1.0) * ranked.offer.expected_value
+
+
+_SCORERS = {"retention": _retention, "win_back": _win_back, "acquisition": _acquisition}
 
 
 def nba_rank(*, offers: Iterable[RankedOffer], member_of: set[int], granted: set[str], now: datetime,
-             insights: Mapping | None, recommendations: Callable[[], list[dict]] | None = None) -> NextBestAction:
+             insights: Mapping | None, recommendations: Callable[[], list[dict]] | None = None,
+             complete: bool = True) -> NextBestAction:
     """Rank ``offers`` (in priority order) for a person: ``member_of`` the ids of their open segments, ``granted``
     the keys of the purposes they granted, ``insights`` their NBA_TRAITS values by key (None: personalization not
     granted, nothing is scored), ``recommendations`` a function that returns their recommendations, best first
-    (called only when an eligible cross-sell offer needs them). See the module."""
+    (called only when an eligible cross-sell offer needs them). See the module.
+
+    With ``complete`` False (the API) the recommendations are not computed when no cross-sell offer can beat the
+    best other offer even with its products ranked first: the choice is the same, and those cross-sell offers
+    follow by priority, unscored."""
     answer = NextBestAction(insights_read=insights is not None)
     eligible: list[Ranked] = []
     for offer in offers:
         ranked = Ranked(offer=offer)
         ranked.excluded = _excluded(offer, member_of=member_of, granted=granted, now=now, insights=insights)
         (eligible if ranked.eligible else answer.excluded).append(ranked)
-    recs: list[dict] = []
-    if insights is not None and recommendations is not None and _needs_recommendations(eligible):
-        recs = recommendations()[:RECOMMENDATIONS_SCORED]
+    cross_sell: list[Ranked] = []
     for ranked in eligible:
-        goal = ranked.offer.goal
-        if goal == "none" or not goal:
+        goal = ranked.offer.goal or "none"
+        if goal == "none":
             _priority(ranked)
         elif insights is None:
             _priority(ranked, "not scored: insights are read only with personalization granted")
-        elif goal == "retention":
-            _retention(ranked, insights)
         elif goal == "cross_sell":
-            _cross_sell(ranked, insights, recs)
-        elif goal == "win_back":
-            _win_back(ranked, insights)
-        elif goal == "acquisition":
-            _acquisition(ranked, insights)
+            cross_sell.append(ranked)
+        elif goal in _SCORERS:
+            _SCORERS[goal](ranked, insights)
         else:
             _priority(ranked, f"unknown goal {goal}")
+    if cross_sell:
+        best = max((r.score for r in eligible if r.scored), default=0.0)
+        bounds = [_cross_sell_bound(ranked, insights) for ranked in cross_sell]
+        if not complete and all(bound is not None and bound < best for bound in bounds):
+            for ranked, bound in zip(cross_sell, bounds, strict=True):
+                _priority(ranked, f"not scored: at most {_eur(bound)}, below the best offer's {_eur(best)}")
+        else:
+            recs = recommendations()[:RECOMMENDATIONS_SCORED] if recommendations is not None else []
+            for ranked in cross_sell:
+                _cross_sell(ranked, insights, recs)
     # Stable: offers arrive in priority order (then the oldest), which breaks every tie.
     answer.ranked = sorted(eligible, key=lambda r: (0, -r.score) if r.scored else (1, 0))
     answer.choice = answer.ranked[0] if answer.ranked else None

@@ -273,20 +273,23 @@ def _recommendation_data(recommendation: dict) -> dict:
 
 
 def personalization_for(*, identity_type: str, value: str, user, now: datetime | None = None,
-                        recommendations: int = 0) -> Personalization:
+                        recommendations: int = 0, complete: bool = False) -> Personalization:
     """The answer for the person carrying the identifier (see the module), for ``user`` (masking). With
-    ``recommendations`` (1 to MAX_RECOMMENDATIONS) the answer carries up to that many recommended products."""
+    ``recommendations`` (1 to MAX_RECOMMENDATIONS) the answer carries up to that many recommended products. With
+    ``complete`` every eligible offer is scored (the preview's ranking), not only those that can win
+    (``nba.nba_rank``)."""
     offers = offers_enabled()
     purpose = personalization_purpose()
     purposes = list(dict.fromkeys([purpose, *(offer.purpose_key for offer in offers)]))
     row = _profile_found(identity_type, value, purposes)
     if row is None:
         return Personalization(recommendations=[] if recommendations else None)
-    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations)
+    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations,
+                   complete=complete)
 
 
 def personalization_for_profile(*, profile_id: int, user, now: datetime | None = None,
-                                recommendations: int = 0) -> Personalization:
+                                recommendations: int = 0, complete: bool = False) -> Personalization:
     """The answer for a profile by its id (the offer preview of the UI; a merged id leads to its profile)."""
     offers = offers_enabled()
     purposes = list(dict.fromkeys([personalization_purpose(), *(offer.purpose_key for offer in offers)]))
@@ -294,11 +297,12 @@ def personalization_for_profile(*, profile_id: int, user, now: datetime | None =
     if live is None:
         return Personalization(recommendations=[] if recommendations else None)
     row = _profile_rows(purposes, pk=live.pk)[0]
-    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations)
+    return _answer(row, purposes, offers, user=user, now=now or timezone.now(), recommendations=recommendations,
+                   complete=complete)
 
 
 def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, now: datetime,
-            recommendations: int = 0) -> Personalization:
+            recommendations: int = 0, complete: bool = False) -> Personalization:
     answer = Personalization(profile_id=row["pk"], recommendations=[] if recommendations else None)
     if row["restricted"]:
         answer.restricted = True
@@ -320,7 +324,7 @@ def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, 
         if recommendations:
             answer.recommendations = [_recommendation_data(rec) for rec in recommended()[:recommendations]]
     answer.nba = nba_rank(offers=offers, member_of=member_of, granted=granted, now=now, insights=insights,
-                          recommendations=recommended)
+                          recommendations=recommended, complete=complete or bool(recommendations))
     choice = answer.nba.choice
     answer.offer = _offer_data(choice.offer, choice.summary) if choice else None
     return answer

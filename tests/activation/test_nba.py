@@ -115,20 +115,29 @@ def shop(gold):
     return {"anna": anna, "segment": gold_segment(gold)}
 
 
-def test_the_retention_offer_wins_for_a_high_churn_risk_customer_over_a_better_priority_number(shop, api_as,
-                                                                                                make_user):
+def test_the_retention_offer_wins_for_a_high_churn_risk_customer_over_a_better_priority_number(
+        shop, api_as, make_user, django_assert_max_num_queries):
     anna, seg = shop["anna"], shop["segment"]
     insights(anna, churn_risk=0.82, predicted_clv_12m=310.0)
     offer("Gold perks", seg, priority=1, goal="none")
     offer("Product B", seg, priority=5, goal="cross_sell", expected_value=40.0, product_ids=["B"])
     offer("Stay with us", seg, priority=50, goal="retention")
-    body = answer(api_as("Admin"), "anna")
+    client = api_as("Admin")
+    answer(client, "anna")  # offers and trait definitions cached
+    # At most 0.18 × 40 EUR, below 254 EUR at risk: the API does not compute her recommendations (5 queries, as
+    # without NBA).
+    with django_assert_max_num_queries(5):
+        body = answer(client, "anna")
     assert body["offer"]["name"] == "Stay with us"
     assert body["offer"]["goal"] == "retention"
     assert body["offer"]["reason"] == "retention: the value at risk (churn risk × predicted 12-month value)"
     assert "0.82" not in str(body) and "310" not in str(body)  # the person's insights stay in the CDP
     assert body["computed_traits"] == {"order_count": 1, "days_since_last_order": 20}  # the allow-list only
-    ranked = personalization_for_profile(profile_id=anna.pk, user=make_user("Admin", username="previewer")).nba.ranked
+    previewer = make_user("Admin", username="previewer")
+    ranked = personalization_for_profile(profile_id=anna.pk, user=previewer).nba.ranked
+    assert [r.offer.name for r in ranked] == ["Stay with us", "Gold perks", "Product B"]
+    assert ranked[2].detail == "priority 5 (not scored: at most 7.20 EUR, below the best offer's 254 EUR)"
+    ranked = personalization_for_profile(profile_id=anna.pk, user=previewer, complete=True).nba.ranked
     assert [r.offer.name for r in ranked] == ["Stay with us", "Product B", "Gold perks"]
     assert ranked[1].detail == ("recommended: Product B (#1, relevance 1.00) × stays 0.18 × the offer 40.00 EUR = "
                                 "7.20 EUR")
@@ -147,7 +156,8 @@ def test_the_cross_sell_offer_wins_for_a_low_risk_customer_whose_recommendations
     assert (body["offer"]["goal"], body["offer"]["reason"]) == ("cross_sell", "recommended: Product C")
     assert body["recommendations"] == [{"product_id": "B", "name": "Product B", "category": ""},
                                        {"product_id": "C", "name": "Product C", "category": ""}]
-    nba = personalization_for_profile(profile_id=anna.pk, user=make_user("Admin", username="previewer")).nba
+    nba = personalization_for_profile(profile_id=anna.pk, user=make_user("Admin", username="previewer"),
+                                      complete=True).nba
     b, c = recommendations_for(profile_id=anna.pk)[:2]
     assert nba.ranked[0].score == pytest.approx(c["score"] / b["score"] * 0.9 * 100.0)  # C relative to the top, B
     assert [(r.offer.name, r.scored) for r in nba.ranked] == [
@@ -367,3 +377,55 @@ def test_an_answer_with_scored_offers_takes_no_more_queries(gold, api_as, django
     # computed traits and the insights together (1)
     with django_assert_max_num_queries(5):
         assert answer(client, "anna")["offer"]["name"] == "Offer 0"
+
+
+def test_the_api_skips_recommendations_only_when_no_cross_sell_offer_could_win():
+    """Without the complete ranking (the API), the choice is the one of the complete ranking for every mix of
+    churn risk, predicted value and offer values; the recommendations are computed only when a cross-sell offer
+    could win."""
+    from dataclasses import dataclass
+
+    from activation.selectors.nba import nba_rank
+
+    @dataclass(frozen=True)
+    class Plain:  # an offer as the cache holds it
+        id: int
+        name: str
+        priority: int
+        goal: str
+        expected_value: float | None = None
+        product_ids: tuple = ()
+        segment_id: int = 1
+        purpose_key: str = "personalization"
+        min_churn_risk: float | None = None
+        max_churn_risk: float | None = None
+
+        def valid_at(self, when) -> bool:
+            return True
+
+    recs = [{"product_id": "B", "name": "B", "price": 25.0, "score": 0.4},
+            {"product_id": "C", "name": "C", "price": 30.0, "score": 0.2}]
+    calls = []
+
+    def recommended():
+        calls.append(1)
+        return recs
+
+    now = timezone.now()
+    for risk in (None, 0.05, 0.3, 0.6, 0.95):
+        for clv in (None, 20.0, 300.0):
+            for value_c in (None, 10.0, 80.0):
+                offers = [Plain(1, "Perks", 1, "none"), Plain(2, "Stay", 50, "retention", expected_value=15.0),
+                          Plain(3, "Cross C", 5, "cross_sell", expected_value=value_c, product_ids=("C",)),
+                          Plain(4, "Back", 20, "win_back", expected_value=30.0)]
+                values = {"churn_risk": risk, "predicted_clv_12m": clv, "days_since_last_order": 200}
+                values = {key: value for key, value in values.items() if value is not None}
+                full = nba_rank(offers=offers, member_of={1}, granted={"personalization"}, now=now, insights=values,
+                                recommendations=recommended)
+                calls.clear()
+                quick = nba_rank(offers=offers, member_of={1}, granted={"personalization"}, now=now,
+                                 insights=values, recommendations=recommended, complete=False)
+                assert quick.choice.offer.name == full.choice.offer.name, (risk, clv, value_c)
+                could_win = value_c is None or (1 - (risk or 0)) * value_c >= max(
+                    r.score for r in full.ranked if r.scored and r.offer.goal != "cross_sell")
+                assert bool(calls) == could_win, (risk, clv, value_c)
