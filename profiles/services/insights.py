@@ -21,12 +21,12 @@ import logging
 import time as clock
 from collections.abc import Callable, Mapping
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cdp.core import processing
 from profiles.models import ComputedTrait, ComputedValue, InsightModel, Profile
-from profiles.services.computed import INSIGHT_TRAITS
+from profiles.services.computed import INSIGHT_TRAITS, PROFILE_TABLE, VALUE_TABLE
 
 Kind = InsightModel.Kind
 Status = InsightModel.Status
@@ -44,8 +44,11 @@ def insight_values_write(*, values: Mapping[str, Mapping[int, object]], full: bo
     """Write insight outputs: ``values`` maps an insight key (``INSIGHT_TRAITS``) to {profile id: value}; a value of
     None deletes that profile's row. With ``full`` (a run that scored the whole population) the rows of profiles
     that got no value this time are deleted too. Disabled traits keep no values; merged or erased profiles get
-    none, and neither do profiles frozen by a restriction or objection (cdp.core.processing). Returns the rows
-    written."""
+    none, and neither do profiles frozen by a restriction or objection (cdp.core.processing). Returns how many
+    profiles have a value of these traits from this call.
+
+    On PostgreSQL each trait is one upsert from arrays (rows whose value did not change are left alone) and one
+    anti-join delete; elsewhere the ORM's bulk upsert."""
     now = now or timezone.now()
     traits = _insight_traits(values)
     frozen = processing.frozen_profile_ids()  # restriction or objection in force: not profiled
@@ -57,26 +60,57 @@ def insight_values_write(*, values: Mapping[str, Mapping[int, object]], full: bo
         if not trait.enabled:
             ComputedValue.objects.filter(trait=trait).delete()
             continue
-        column = trait.value_column
-        keep = {int(pk): value for pk, value in by_profile.items() if value is not None}
-        live = _live_ids(keep) - frozen
-        if not full:  # a frozen profile loses what it had
-            by_profile = {**by_profile, **{pk: None for pk in frozen & set(keep)}}
-        rows = [ComputedValue(trait=trait, profile_id=pk, computed_at=now, **{column: value})
-                for pk, value in keep.items() if pk in live]
-        for start in range(0, len(rows), WRITE_BATCH):
-            ComputedValue.objects.bulk_create(rows[start:start + WRITE_BATCH], update_conflicts=True,
-                                              unique_fields=["trait", "profile"],
-                                              update_fields=[column, "computed_at"])
-        if full:  # every row written now carries computed_at = now
-            ComputedValue.objects.filter(trait=trait, computed_at__lt=now).delete()
-        else:
-            drop = [int(pk) for pk, value in by_profile.items() if value is None]
-            ComputedValue.objects.filter(trait=trait, profile_id__in=drop).delete()
-        written += len(rows)
+        keep = {int(pk): value for pk, value in by_profile.items() if value is not None and int(pk) not in frozen}
+        drop = [int(pk) for pk, value in by_profile.items() if value is None or int(pk) in frozen]
+        write = _values_write_pg if connection.vendor == "postgresql" else _values_write_orm
+        rows = write(trait, keep, drop, frozen, full=full, now=now)
+        written += rows
         if full:
-            ComputedTrait.objects.filter(pk=trait.pk).update(last_run_at=now, last_run_rows=len(rows))
+            ComputedTrait.objects.filter(pk=trait.pk).update(last_run_at=now, last_run_rows=rows)
     return written
+
+
+_PG_TYPES = {"value_number": "double precision", "value_text": "text", "value_time": "timestamptz"}
+
+
+def _values_write_pg(trait, keep: dict, drop: list, frozen: set, *, full: bool, now) -> int:
+    column = trait.value_column
+    ids = list(keep)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {VALUE_TABLE} (trait_id, profile_id, {column}, computed_at) "
+            f"SELECT %s, v.profile_id, v.value, %s FROM unnest(%s::bigint[], %s::{_PG_TYPES[column]}[]) "
+            "AS v(profile_id, value) "
+            f"JOIN {PROFILE_TABLE} p ON p.id = v.profile_id AND p.merged_into_id IS NULL "
+            f"ON CONFLICT (trait_id, profile_id) DO UPDATE SET {column} = EXCLUDED.{column}, "
+            f"computed_at = EXCLUDED.computed_at WHERE {VALUE_TABLE}.{column} IS DISTINCT FROM EXCLUDED.{column}",
+            [trait.pk, now, ids, [keep[pk] for pk in ids]])
+        if full:  # everyone else loses their value: an anti-join against the scored ids
+            cursor.execute(
+                f"DELETE FROM {VALUE_TABLE} t WHERE t.trait_id = %s AND NOT EXISTS ("
+                "SELECT 1 FROM unnest(%s::bigint[]) AS v(profile_id) WHERE v.profile_id = t.profile_id)",
+                [trait.pk, ids])
+        elif drop:
+            cursor.execute(f"DELETE FROM {VALUE_TABLE} WHERE trait_id = %s AND profile_id = ANY(%s::bigint[])",
+                           [trait.pk, drop])
+        cursor.execute(f"SELECT COUNT(*) FROM {VALUE_TABLE} WHERE trait_id = %s AND profile_id = ANY(%s::bigint[])",
+                       [trait.pk, ids])
+        return cursor.fetchone()[0]
+
+
+def _values_write_orm(trait, keep: dict, drop: list, frozen: set, *, full: bool, now) -> int:
+    column = trait.value_column
+    live = _live_ids(keep)
+    rows = [ComputedValue(trait=trait, profile_id=pk, computed_at=now, **{column: value})
+            for pk, value in keep.items() if pk in live]
+    for start in range(0, len(rows), WRITE_BATCH):
+        ComputedValue.objects.bulk_create(rows[start:start + WRITE_BATCH], update_conflicts=True,
+                                          unique_fields=["trait", "profile"], update_fields=[column, "computed_at"])
+    if full:  # every row written now carries computed_at = now
+        ComputedValue.objects.filter(trait=trait, computed_at__lt=now).delete()
+    elif drop:
+        ComputedValue.objects.filter(trait=trait, profile_id__in=drop).delete()
+    return len(rows)
 
 
 def _live_ids(ids) -> set[int]:
