@@ -17,7 +17,7 @@ from cdp.core.views import CDPPageView, CDPViewMixin
 from profiles import selectors
 from profiles.insights.explain import profile_insights
 from profiles.models import ComputedTrait, InsightModel
-from profiles.services.insight_enqueue import insight_run_enqueue
+from profiles.services.insights import insight_run_enqueue
 
 TEMPLATE = "profiles/insights.html"
 VIEW_PERMISSION = "profiles.view_computedvalue"

@@ -12,7 +12,7 @@ from cdp.core.api.views import CDPCreateListRetrieveViewSet, CDPGenericAPIView
 from profiles import selectors
 from profiles.insights.explain import profile_insights
 from profiles.models import InsightModel
-from profiles.services.insight_enqueue import insight_run_enqueue
+from profiles.services.insights import insight_run_enqueue
 
 VIEW_PERMISSION = "profiles.view_computedvalue"
 RUN_PERMISSION = "profiles.add_insightmodel"

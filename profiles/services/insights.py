@@ -11,8 +11,8 @@ baseline, the fitted parameters (plain JSON) and the times. Scoring reads the ne
 - recommendations (``profiles.insights.recommendations``): item to item from co-purchase and co-view, with a
   popularity fallback.
 
-``insight_run(kind=...)`` runs one kind in full (the nightly beat runs them all); ``insight_values_write`` is the
-one writer of insight trait values.
+``insight_run(kind=...)`` runs one kind in full (the nightly beat runs them all; ``insight_run_enqueue`` queues a
+run for "Run now"); ``insight_values_write`` is the one writer of insight trait values.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 import time as clock
 from collections.abc import Callable, Mapping
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -159,6 +160,29 @@ def insight_run(*, kind: str) -> InsightModel:
     return runner()
 
 
+def insight_run_enqueue(*, kind: str | None = None) -> None:
+    """Queue one kind of insight model, or every kind (``kind`` None), on commit. Raises ValueError for an unknown
+    kind. A run that fails records its reason on its InsightModel; in the embedded default (eager tasks) that
+    failure is logged here instead of failing the request that asked for it."""
+    if kind is not None and kind not in InsightModel.Kind.values:
+        raise ValueError(f"Unknown insight kind {kind!r}; one of {', '.join(InsightModel.Kind.values)}.")
+
+    def enqueue():
+        from profiles import tasks  # tasks import the services: imported when used
+
+        try:
+            if kind is None:
+                tasks.insights_run_all.delay()
+            else:
+                tasks.insight_run.delay(kind)
+        except Exception:
+            if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+                raise
+            logger.exception("insight run %s failed", kind)
+
+    transaction.on_commit(enqueue)
+
+
 def insights_run_all() -> dict[str, str]:
     """Every kind, one after another; one that fails (recorded on its run) does not stop the others. Returns
     kind -> status."""
@@ -193,5 +217,5 @@ def insight_values_refresh(*, profile_ids) -> int:
     return len(customers)
 
 
-__all__ = ["INSIGHT_TRAITS", "insight_model_latest", "insight_run", "insight_run_record", "insight_values_refresh",
-           "insight_values_write", "insights_run_all"]
+__all__ = ["INSIGHT_TRAITS", "insight_model_latest", "insight_run", "insight_run_enqueue", "insight_run_record",
+           "insight_values_refresh", "insight_values_write", "insights_run_all"]
