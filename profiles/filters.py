@@ -3,7 +3,7 @@ from django.db import connection
 from django.db.models import FloatField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from profiles.models import Event, Identity, Merge, Profile
+from profiles.models import Event, Identity, Merge, Product, Profile
 from profiles.search import MIN_FUZZY_LENGTH, query_normalize
 
 # A search shows the best matches, not every profile that shares three letters with the query: each index gives
@@ -95,6 +95,12 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["type", "name", "channel", "source", "since", "until"]
+
+
+class ProductFilter(django_filters.FilterSet):
+    class Meta:
+        model = Product
+        fields = {"category": ["exact", "startswith"]}
 
 
 class MergeFilter(django_filters.FilterSet):

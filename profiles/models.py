@@ -525,7 +525,7 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-buyers", "product_id"]
+        ordering = ["-buyers", "-views", "product_id"]  # popularity, as the fallback and the API rank it
 
     def __str__(self) -> str:
         return self.name or self.product_id

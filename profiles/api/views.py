@@ -26,7 +26,7 @@ from profiles.api.serializers import (
     RecommendationQuerySerializer,
     RecommendationsSerializer,
 )
-from profiles.filters import EventFilter, IdentityFilter, MergeFilter, ProfileFilter
+from profiles.filters import EventFilter, IdentityFilter, MergeFilter, ProductFilter, ProfileFilter
 from profiles.models import Identity, Merge, Product, Profile
 from profiles.services import merge_undo
 from profiles.services.notes import NoteInvalid, note_add
@@ -157,7 +157,7 @@ class ProductViewSet(CDPReadOnlyViewSet):
 
     queryset = Product.objects.order_by("-buyers", "-views", "product_id")  # the popularity order
     serializer_class = ProductSerializer
-    filterset_fields = {"category": ["exact", "startswith"]}
+    filterset_class = ProductFilter
     ordering_fields = ["buyers", "purchases", "views", "price", "name", "product_id"]
     lookup_field = "product_id"
     lookup_value_regex = "[^/]+"
