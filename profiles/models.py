@@ -486,6 +486,9 @@ class InsightModel(models.Model):
         HEURISTIC = "heuristic", "Heuristic (too little data)"
         FAILED = "failed", "Failed"
 
+    # The statuses of a run whose parameters score profiles.
+    SCORING = (Status.OK, Status.HEURISTIC)
+
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
     method = models.CharField(max_length=64, blank=True, default="",

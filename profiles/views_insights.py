@@ -158,8 +158,7 @@ def insights_overview(queued=()) -> list[dict]:
     for kind, label in InsightModel.Kind.choices:
         history = list(InsightModel.objects.filter(kind=kind)[:HISTORY])
         latest = history[0] if history else None
-        scoring = next((r for r in history if r.status in (InsightModel.Status.OK, InsightModel.Status.HEURISTIC)),
-                       None)
+        scoring = next((r for r in history if r.status in InsightModel.SCORING), None)
         if scoring is None and latest is not None:
             scoring = InsightModel.objects.filter(kind=kind, status__in=[InsightModel.Status.OK,
                                                                          InsightModel.Status.HEURISTIC]).first()
@@ -230,7 +229,7 @@ def insights_panel_context(profile, user) -> dict:
     """The 360° page's Insights panel: profile_insights, whether any churn or value run exists yet (to say why a
     part is empty), and the recommended products when the user may see products."""
     insights = profile_insights(profile=profile)
-    runs = set(InsightModel.objects.filter(status__in=[InsightModel.Status.OK, InsightModel.Status.HEURISTIC])
+    runs = set(InsightModel.objects.filter(status__in=InsightModel.SCORING)
                .values_list("kind", flat=True).distinct())
     show_recommendations = user.has_perm("profiles.view_product")
     return {"insights": insights, "profile": profile,

@@ -1,3 +1,5 @@
 """Insights: models that interpret the data (churn risk, predicted lifetime value, product recommendations,
-sentiment). The modules here are pure computation over arrays and texts; profiles.services.insights reads the
-data, runs them and writes their outputs as insight computed traits (profiles.services.computed.INSIGHT_TRAITS)."""
+sentiment). churn, clv, recommendations and sentiment are pure computation over arrays and texts; features reads
+the measures they learn from, and explain recomputes one profile's reasons for the 360° page and the API.
+profiles.services.insights runs the models and writes their outputs as insight computed traits
+(profiles.services.computed.INSIGHT_TRAITS)."""

@@ -9,6 +9,7 @@ from django.utils import timezone
 from profiles.insights import churn, clv
 from profiles.insights.features import customers_at
 from profiles.models import ComputedValue, InsightModel
+from profiles.services.insights import insight_model_latest
 
 TOP_FACTORS = 4
 
@@ -20,18 +21,13 @@ def _run_summary(run: InsightModel | None) -> dict | None:
             "metrics": run.metrics, "reason": run.reason}
 
 
-def _latest(kind: str) -> InsightModel | None:
-    return InsightModel.objects.filter(kind=kind, status__in=[InsightModel.Status.OK,
-                                                              InsightModel.Status.HEURISTIC]).first()
-
-
 def profile_insights(*, profile) -> dict:
     """{"churn", "clv", "sentiment"}: each with the stored value(s), the run that produced them and the reasons;
     ``None`` parts where the profile has no value (no customer, no run yet)."""
     stored = {v.trait.key: v.value for v in ComputedValue.objects.filter(
         profile=profile, trait__key__in=["churn_risk", "churn_risk_level", "predicted_clv_12m",
                                          "predicted_orders_12m", "service_sentiment"]).select_related("trait")}
-    churn_run, clv_run = _latest(InsightModel.Kind.CHURN), _latest(InsightModel.Kind.CLV)
+    churn_run, clv_run = insight_model_latest(InsightModel.Kind.CHURN), insight_model_latest(InsightModel.Kind.CLV)
     need = (churn_run and "churn_risk" in stored) or (clv_run and "predicted_clv_12m" in stored)
     customers = customers_at(timezone.now(), profile_ids=[profile.pk]) if need else None
     answer = {"churn": None, "clv": None,

@@ -126,7 +126,7 @@ def _live_ids(ids) -> set[int]:
 
 def insight_model_latest(kind: str) -> InsightModel | None:
     """The newest run of ``kind`` that scores (trained, or a heuristic standing in)."""
-    return InsightModel.objects.filter(kind=kind, status__in=[Status.OK, Status.HEURISTIC]).first()
+    return InsightModel.objects.filter(kind=kind, status__in=InsightModel.SCORING).first()
 
 
 def insight_run_record(*, kind: str, run: Callable[[InsightModel], None]) -> InsightModel:
