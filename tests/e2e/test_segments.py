@@ -51,6 +51,13 @@ def estimate_is(page, count: int) -> None:
                            f"return e && e.dataset.estimate === '{count}'; }}", timeout=10_000)
 
 
+def settled(page) -> None:
+    """Wait until htmx has swapped and settled (it binds the new builder's triggers only when it settles: a person
+    cannot choose within those milliseconds, a script can) and no request is in flight."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')",
+                           timeout=10_000)
+
+
 def test_build_a_segment_of_two_conditions_by_clicking(live_server, watched_page, make_user):
     page = watched_page
     customers()
@@ -71,8 +78,10 @@ def test_build_a_segment_of_two_conditions_by_clicking(live_server, watched_page
     # Second condition: add one, make it an event condition, choose the event.
     page.click("text=+ Condition")
     page.wait_for_selector("#r-children-1-type")
+    settled(page)
     page.select_option("#r-children-1-type", "event")
     page.wait_for_selector("#r-children-1-event")
+    settled(page)
     page.select_option("#r-children-1-event", "Order Completed")
     page.wait_for_selector("#r-children-1-event option[value='Order Completed'][selected]", state="attached")
     estimate_is(page, 2)
@@ -80,6 +89,7 @@ def test_build_a_segment_of_two_conditions_by_clicking(live_server, watched_page
     # A wrong value is named at its field while typing, and the estimate waits for it.
     page.select_option("#r-children-1-op", "at_least")
     page.wait_for_selector("#r-children-1-count")
+    settled(page)
     page.fill("#r-children-1-count", "1.5")
     page.wait_for_function("() => document.querySelector('#r-children-1-count-errors').textContent.includes('is not')",
                            timeout=10_000)
