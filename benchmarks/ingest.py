@@ -68,6 +68,7 @@ def server_environment(args) -> dict:
         "DJANGO_SETTINGS_MODULE": "benchmarks.ingest_settings",
         "CDP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "CDP_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DATABASE_URL": args.database_url,
         "CELERY_BROKER_URL": args.broker_url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -20,6 +20,7 @@ The last line printed is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import os
@@ -158,6 +159,7 @@ def bench(args, context: dict) -> dict:
 def _environment(database_url: str, broker_url: str) -> dict:
     env = dict(os.environ)
     env.update({"CDP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(64), "DATABASE_URL": database_url,
+                "CDP_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
                 "CELERY_BROKER_URL": broker_url, "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
                 "SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0", "PYTHONPATH": str(ROOT),
                 "CDP_VAR_DIR": env.get("CDP_VAR_DIR") or tempfile.mkdtemp(prefix="cdp-csv-bench-var-")})

@@ -79,7 +79,41 @@ def embedded_secret_key(var_dir: Path) -> str:
     return key
 
 
-def _read_key(path: Path) -> str:
+def embedded_encryption_keys(var_dir: Path) -> list[str]:
+    """The encryption key of the embedded default: a Fernet key generated once into var/ (like the secret key)."""
+    path = var_dir / "encryption_key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        var_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return [_read_key(path, "CDP_ENCRYPTION_KEYS")]
+        with os.fdopen(fd, "w") as handle:
+            handle.write(Fernet.generate_key().decode())
+    return [_read_key(path, "CDP_ENCRYPTION_KEYS")]
+
+
+def _encryption_keys(value: str | None) -> list[str]:
+    """CDP_ENCRYPTION_KEYS: Fernet keys separated by commas, the newest first (it encrypts; the others only decrypt,
+    until ``manage.py rotate_encryption_key`` has re-encrypted everything with the first)."""
+    if not value:
+        return []
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in value.split(",") if key.strip()]
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(f"CDP_ENCRYPTION_KEYS: key {number} is not a Fernet key (32 url-safe base64-encoded "
+                              f"bytes; make one with: python -c 'from cryptography.fernet import Fernet; "
+                              f"print(Fernet.generate_key().decode())')") from None
+    return keys
+
+
+def _read_key(path: Path, variable: str = "SECRET_KEY") -> str:
     """The key another process is writing; it is a few bytes, so a short wait is enough."""
     import time
 
@@ -88,7 +122,7 @@ def _read_key(path: Path) -> str:
         if key:
             return key
         time.sleep(0.01)
-    raise ConfigError(f"SECRET_KEY: {path} is empty; delete it to generate a new key")
+    raise ConfigError(f"{variable}: {path} is empty; delete it to generate a new key")
 
 
 def fail(error: ConfigError) -> None:
@@ -154,11 +188,13 @@ def read_environment(base_dir: Path) -> dict:
         if not allowed_hosts:
             raise ConfigError("ALLOWED_HOSTS is required in production but is not set")
         broker_url = _broker(env_str("CELERY_BROKER_URL", required=True))
+        encryption_keys = _encryption_keys(env_str("CDP_ENCRYPTION_KEYS", required=True))
     else:
         secret_key = env_str("SECRET_KEY") or embedded_secret_key(var_dir)
         database = _database(env_str("DATABASE_URL", f"sqlite:///{var_dir / 'cdp.sqlite3'}"))
         allowed_hosts = _hosts(env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"]))
         broker_url = _broker(env_str("CELERY_BROKER_URL"))
+        encryption_keys = _encryption_keys(env_str("CDP_ENCRYPTION_KEYS")) or embedded_encryption_keys(var_dir)
     log_level = (env_str("LOG_LEVEL", "INFO") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}, not {log_level!r}")
@@ -182,5 +218,6 @@ def read_environment(base_dir: Path) -> dict:
         "log_level": log_level,
         "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
         "suppression_key": env_str("CDP_SUPPRESSION_KEY", ""),
+        "encryption_keys": encryption_keys,
         "churn_horizon_days": env_int("CDP_CHURN_HORIZON_DAYS", 90, minimum=7, maximum=730),
     }

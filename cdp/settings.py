@@ -230,5 +230,8 @@ LOGGING = {
 DEFAULT_FROM_EMAIL = ENV["default_from_email"]
 # The key of the erasure suppression list's hashes (consent.suppression); empty: derived from SECRET_KEY.
 CDP_SUPPRESSION_KEY = ENV["suppression_key"]
+# The keys of encryption at rest (cdp.core.crypto), newest first: CDP_ENCRYPTION_KEYS, in the embedded default a key
+# generated into var/. Never derived from SECRET_KEY, so rotating one does not lose the other.
+CDP_ENCRYPTION_KEYS = ENV["encryption_keys"]
 # The churn model: days without an order that count as churned (profiles.services.insights_churn).
 INSIGHTS_CHURN_HORIZON_DAYS = ENV["churn_horizon_days"]

@@ -37,7 +37,8 @@ def test_the_production_section_runs_a_worker_per_queue_and_one_beat():
     assert "gunicorn cdp.wsgi -w 4 -b 0.0.0.0:8000" in production
     for command in ("migrate", "collectstatic --noinput", "sync_roles"):
         assert f"manage.py {command}" in production
-    for variable in ("CDP_ENV=production", "SECRET_KEY=", "DATABASE_URL=", "ALLOWED_HOSTS=", "CELERY_BROKER_URL="):
+    for variable in ("CDP_ENV=production", "SECRET_KEY=", "DATABASE_URL=", "ALLOWED_HOSTS=", "CELERY_BROKER_URL=",
+                     "CDP_ENCRYPTION_KEYS="):
         assert f"export {variable}" in production
 
 

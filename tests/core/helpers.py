@@ -12,10 +12,12 @@ PYTHON = sys.executable
 CONFIG_VARIABLES = [
     "CDP_ENV", "CDP_VAR_DIR", "SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS",
     "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL", "DEBUG", "HOST", "PORT", "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "LOG_LEVEL", "DEFAULT_FROM_EMAIL",
+    "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "LOG_LEVEL", "DEFAULT_FROM_EMAIL", "CDP_ENCRYPTION_KEYS",
+    "CDP_SUPPRESSION_KEY", "CDP_CHURN_HORIZON_DAYS",
 ]
 
 PRODUCTION_SECRET = "k8Qv2rX7mN4pL9sT1wY6zB3cF5hJ0dG8aE2uI7oP4qR9tV1x-test-only-5m"  # 60 characters
+PRODUCTION_ENCRYPTION_KEY = "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU="  # Fernet: 32 bytes, base64
 
 
 def project_env(var_dir: Path, **overrides: str) -> dict[str, str]:
@@ -36,6 +38,7 @@ def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{var_dir / 'prod.sqlite3'}",
         "ALLOWED_HOSTS": "cdp.example.com",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+        "CDP_ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
     }
     settings.update(overrides)
     return project_env(var_dir, **{k: v for k, v in settings.items() if v is not None})
