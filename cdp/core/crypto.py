@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -75,3 +76,20 @@ def keyed_hash(text: str) -> str:
     be compared and counted, but the hash cannot be tested against guesses without the key. Derived from the first
     key, so ``manage.py rotate_encryption_key`` computes stored hashes again as well."""
     return hmac.new(_hash_key(), text.encode(), hashlib.sha256).hexdigest()
+
+
+# --- what is stored encrypted, for rotation ----------------------------------------------------------------------
+# Each app registers, from its AppConfig.ready(), a handler that re-encrypts everything it stores with
+# ``rotate()`` (and computes its ``keyed_hash`` values again) and returns how many values it re-encrypted;
+# ``manage.py rotate_encryption_key`` calls them all.
+
+_rotation_handlers: dict[str, Callable[[], int]] = {}
+
+
+def register_rotation(label: str, rotate_all: Callable[[], int]) -> None:
+    """Register (or replace, on a reload) the re-encryption of one store, e.g. "profiles.sensitive_traits"."""
+    _rotation_handlers[label] = rotate_all
+
+
+def rotation_handlers() -> dict[str, Callable[[], int]]:
+    return dict(_rotation_handlers)
