@@ -6,12 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from cdp.core import views as core_views
 
 api_v1 = [
+    # Activation first, for its personalization API: a request walks the includes in order, and each include it
+    # passes costs a resolver walk over all of that include's routes.
+    path("", include("activation.api.urls")),
     path("", include("cdp.core.api.urls")),
     path("", include("profiles.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("ingestion.api.urls")),
     path("", include("segments.api.urls")),
-    path("", include("activation.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", core_views.APIRedocView.as_view(url_name="api-schema"), name="api-redoc"),

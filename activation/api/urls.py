@@ -13,4 +13,5 @@ router.register("syncs", SyncViewSet, basename="sync")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("offers", OfferViewSet, basename="offer")
 
-urlpatterns = [*router.urls, path("personalize", PersonalizeView.as_view(), name="personalize")]
+# The personalization API first: websites call it for every page they show (see cdp/urls.py).
+urlpatterns = [path("personalize", PersonalizeView.as_view(), name="personalize"), *router.urls]

@@ -18,9 +18,11 @@ best offer, with only what consent allows leaving the CDP (see docs/architecture
   the CDP knows a person.
 
 Queries per answer: one for the profile with every consent flag it needs (identity, profile and consent in one
-statement) and the ids of its open memberships, and one for the shared computed traits and the insights the
-scores read, when they are shared. Recommendations (asked for, or for scoring an eligible cross-sell offer) add
-those of ``recommendations_for``. Enabled offers are cached per process for ``OFFERS_CACHE_SECONDS``.
+statement, compiled to SQL once per process: ``cdp.core.prepared``) and the ids of its open memberships, and one
+for the shared computed traits and the insights the scores read, when they are shared. Recommendations (asked
+for, or for scoring an eligible cross-sell offer) add those of ``recommendations_for``. Enabled offers are cached
+per process for ``OFFERS_CACHE_SECONDS``; the caller's token and permissions for ``TOKEN_CACHE_SECONDS``
+(``cdp.core.api.authentication``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from django.utils import timezone
 from activation.models import Offer
 from activation.selectors.nba import NBA_TRAITS, RECOMMENDATIONS_SCORED, NextBestAction, nba_rank
 from cdp.core.masking import mask_traits
+from cdp.core.prepared import PreparedValues, slot
 from consent.selectors import consent_granted_exists, processing_restricted_exists
 from profiles.models import ComputedTrait, ComputedValue, Profile
 from profiles.search import identifier_candidates
@@ -217,9 +220,24 @@ def _profiles_flagged(purposes: tuple[str, ...]):
     return Profile.objects.order_by().annotate(**flags), ("pk", "merged_into_id", "traits", *flags)
 
 
-def _profile_rows(purposes: list[str], *, expressions: dict | None = None, **lookup) -> list[dict]:
+def _profile_rows(purposes: list[str], **lookup) -> list[dict]:
     queryset, columns = _profiles_flagged(tuple(purposes))
-    return list(queryset.filter(**lookup).values(*columns, **(expressions or {})))
+    return list(queryset.filter(**lookup).values(*columns))
+
+
+@functools.lru_cache(maxsize=256)
+def _profiles_by_identity(purposes: tuple[str, ...], by_raw_value: bool, count: int) -> PreparedValues:
+    """The flagged profile query by identity (slot 0 the type, then ``count`` values), compiled once: by the
+    normalized value (with the value that matched), or by the raw value of an identity that failed normalization."""
+    queryset, columns = _profiles_flagged(purposes)
+    values = [slot(number) for number in range(1, count + 1)]
+    if by_raw_value:
+        queryset = queryset.filter(identities__type=slot(0), identities__flagged=True,
+                                   identities__raw_value__in=values).values(*columns)
+    else:
+        queryset = queryset.filter(identities__type=slot(0), identities__value__in=values).values(
+            *columns, identity_value=F("identities__value"))
+    return PreparedValues(queryset, count + 1)
 
 
 def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict | None:
@@ -229,12 +247,10 @@ def _profile_found(identity_type: str, value: str, purposes: list[str]) -> dict 
     candidates = identifier_candidates(identity_type, value)
     if not candidates:
         return None
-    rows = _profile_rows(purposes, expressions={"identity_value": F("identities__value")},
-                         identities__type=identity_type, identities__value__in=candidates)
+    rows = _profiles_by_identity(tuple(purposes), False, len(candidates)).rows(identity_type, *candidates)
     rows.sort(key=lambda row: candidates.index(row["identity_value"]))
     if not rows:
-        rows = _profile_rows(purposes, identities__type=identity_type, identities__flagged=True,
-                             identities__raw_value__in=candidates)
+        rows = _profiles_by_identity(tuple(purposes), True, len(candidates)).rows(identity_type, *candidates)
     if not rows:
         return None
     row = rows[0]

@@ -8,6 +8,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from cdp.core import registry
+        from cdp.core.api.authentication import connect_receivers
+
+        connect_receivers()
 
         registry.register(
             "core",

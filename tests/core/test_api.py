@@ -236,3 +236,52 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["status"] == 503
     assert seen["body"]["checks"]["database"]["ok"] is False
+
+
+# --- the token cache (cdp.core.api.authentication) ----------------------------------------------------------
+
+
+def _token_client(make_user, role: str, username: str):
+    from rest_framework.authtoken.models import Token
+
+    user = make_user(role, username=username)
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return user, token, client
+
+
+def test_a_cached_token_costs_no_query_and_a_deleted_token_stops_at_once(make_user, django_assert_num_queries):
+    user, token, client = _token_client(make_user, "Sales", "sam-cached")
+    assert client.get("/api/v1/purposes/").status_code == 200
+    with django_assert_num_queries(2):  # the page's count and rows: no token, user or permission queries
+        assert client.get("/api/v1/purposes/").status_code == 200
+    token.delete()
+    assert_error(client.get("/api/v1/purposes/"), 401)
+
+
+def test_a_changed_role_or_a_deactivated_user_takes_effect_at_once(make_user):
+    from django.contrib.auth.models import Group
+
+    user, _, client = _token_client(make_user, "Sales", "sam-roles")
+    assert client.get("/api/v1/audit-entries/").status_code == 403
+    user.groups.add(Group.objects.get(name="Privacy"))
+    assert client.get("/api/v1/audit-entries/").status_code == 200
+    user.groups.clear()
+    assert client.get("/api/v1/audit-entries/").status_code == 403
+    user.is_active = False
+    user.save()
+    assert_error(client.get("/api/v1/purposes/"), 401)
+
+
+def test_the_cached_user_expires(make_user, monkeypatch):
+    from cdp.core.api import authentication
+
+    user, _, client = _token_client(make_user, "Sales", "sam-expiry")
+    assert client.get("/api/v1/purposes/").status_code == 200
+    # Another process deactivated the user: this process has no signal, and learns it when the entry expires.
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get("/api/v1/purposes/").status_code == 200
+    monkeypatch.setattr(authentication, "TOKEN_CACHE_SECONDS", 0.0)
+    authentication.tokens_forget()
+    assert_error(client.get("/api/v1/purposes/"), 401)
