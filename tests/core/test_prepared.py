@@ -36,3 +36,22 @@ def test_a_slot_that_is_not_a_whole_parameter_is_refused():
         PreparedValues(Identity.objects.filter(value__contains=slot(0)).values("pk"), 1)
     with pytest.raises(ValueError, match="whole parameter"):
         PreparedValues(Identity.objects.filter(value=slot(0)).values("pk"), 2)
+
+
+def test_postgresql_plans_the_statement_once_per_connection():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    prepared = PreparedValues(Identity.objects.filter(type=slot(0), value=slot(1)).values("pk", "profile_id"), 2)
+
+    def statements() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                           ["%profiles_identity%"])
+            return cursor.fetchone()[0]
+
+    before = statements()
+    for n in range(3):
+        assert prepared.rows("email", f"nobody{n}@example.org") == []
+    assert statements() == before + 1
