@@ -15,16 +15,32 @@ tree with one statement. Two shapes of the same tree:
   hash semi-join over the events in the window.
 - correlated: for re-checking a few profiles (real time) and explaining one. Counted event conditions become a
   correlated count per profile, which reads only that profile's events through the (profile, timestamp) index.
+
+The real-time re-check compiles each segment once per process (``recheck_condition``): the correlated shape as SQL
+over the outer profile row, with every time bound ("in the last 30 days", "days since", "then no B within 24 h")
+computed by the database from its own clock when the statement runs, so the cached SQL never goes stale.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import BooleanField, Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -126,6 +142,25 @@ class JSONIsNumber(Func):
         sql, params = compiler.compile(self.source_expressions[0])
         json_path = "$" + "".join(f'."{part}"' for part in self.path)
         return f"(json_type({sql}, %s) IN ('integer', 'real'))", (*params, json_path)
+
+
+class DatabaseNowMinus(Func):
+    """The database's clock minus a number of seconds: a time bound computed when the statement runs, so that a
+    compiled statement can be kept and run again later (``recheck_condition``). PostgreSQL: the statement's
+    timestamp; SQLite: 'now' in UTC, in the text form Django stores date-times in (to the millisecond)."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, seconds: float):
+        super().__init__(Value(float(seconds)))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(STATEMENT_TIMESTAMP() - make_interval(secs => {sql}))", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        seconds = self.source_expressions[0].value
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)", (f"{-seconds:+f} seconds",)
 
 
 class RuleError(ValueError):
@@ -366,11 +401,20 @@ def referenced_segments(node) -> list[str]:
 # --- compiling --------------------------------------------------------------------------------------------------
 
 class _Compiler:
-    def __init__(self, *, correlated: bool, now: datetime | None = None):
+    """``database_now``: time bounds are computed by the database when the statement runs (``DatabaseNowMinus``)
+    instead of from ``now``; only conditions on dates in traits still use today's date (``uses_today``)."""
+
+    def __init__(self, *, correlated: bool, now: datetime | None = None, database_now: bool = False):
         self.correlated = correlated
         self.now = now or timezone.now()
         self.today = timezone.localdate(self.now)
+        self.database_now = database_now
+        self.uses_today = False
         self._computed: dict[str, ComputedTrait] = {}
+
+    def ago(self, delta: timedelta):
+        """The moment ``delta`` before now: a value, or an expression over the database's clock."""
+        return DatabaseNowMinus(delta.total_seconds()) if self.database_now else self.now - delta
 
     def node(self, node) -> Q:
         kind = node["type"]
@@ -391,6 +435,7 @@ class _Compiler:
             return q if op == "exists" else ~q
         present = Q(**{f"{key}__isnull": False})
         if op in ("within_last_days", "more_than_days_ago"):
+            self.uses_today = True
             bound = (self.today - timedelta(days=value)).isoformat()
             lookup = "gte" if op == "within_last_days" else "lt"
             return Q(**{f"{key}__regex": DATE_REGEX}) & Q(**{f"{key}__{lookup}": bound})
@@ -455,7 +500,7 @@ class _Compiler:
             # "n days since the last order" is exact at any moment: compare the stored time with now minus n days.
             # More days since means an earlier time, so the comparison turns round.
             def at(days):
-                return self.now - timedelta(days=float(days))
+                return self.ago(timedelta(days=float(days)))
 
             flip = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte"}
             if op in flip:
@@ -473,7 +518,7 @@ class _Compiler:
                 return days if op == "in" else ~days
         if kind == "datetime":
             if op in ("within_last_days", "more_than_days_ago"):
-                bound = self.now - timedelta(days=value)
+                bound = self.ago(timedelta(days=value))
                 return Q(value_time__gte=bound) if op == "within_last_days" else Q(value_time__lt=bound)
             if op == "between":
                 return Q(value_time__gte=_aware(value[0]), value_time__lte=_aware(value[1], end=True))
@@ -500,7 +545,7 @@ class _Compiler:
             events = events.filter(self.json_value("properties", item["property"], item["op"], item.get("value")))
         window = window or {}
         if "within_days" in window:
-            events = events.filter(timestamp__gte=self.now - timedelta(days=window["within_days"]))
+            events = events.filter(timestamp__gte=self.ago(timedelta(days=window["within_days"])))
         if "after" in window:
             events = events.filter(timestamp__gte=_aware(window["after"]))
         if "before" in window:
@@ -538,7 +583,7 @@ class _Compiler:
             firsts = first.filter(Exists(then))
         else:
             # "A, then no B within h": decided only once h has passed since A.
-            firsts = first.filter(timestamp__lte=self.now - hours).exclude(Exists(then))
+            firsts = first.filter(timestamp__lte=self.ago(hours)).exclude(Exists(then))
         return Q(Exists(firsts.filter(profile=OuterRef("pk"))))
 
     def consent(self, node) -> Q:
@@ -553,23 +598,9 @@ class _Compiler:
         return Q(member) if node["op"] == "member" else ~member
 
 
-# The compiler needs each computed trait's id and value type. Both are read at most every few seconds per process:
-# the real-time re-check compiles the rules for every changed profile, and a definition changes rarely (a changed
-# value type is a new definition, which a segment's next refresh picks up).
-COMPUTED_CACHE_SECONDS = 10.0
-_computed_cache: dict[str, tuple[float, ComputedTrait]] = {}
-
-
-def computed_cache_clear() -> None:
-    _computed_cache.clear()
-
-
 def computed_trait_definition(key: str) -> ComputedTrait:
-    cached = _computed_cache.get(key)
-    if cached is None or time.monotonic() - cached[0] > COMPUTED_CACHE_SECONDS:
-        cached = (time.monotonic(), ComputedTrait.objects.only("pk", "key", "value_type").get(key=key))
-        _computed_cache[key] = cached
-    return cached[1]
+    """What the compiler needs of a computed trait: its id and value type."""
+    return ComputedTrait.objects.only("pk", "key", "value_type").get(key=key)
 
 
 def _aware(value: str, *, end: bool = False) -> datetime:
@@ -593,6 +624,27 @@ def profiles_matching(rules: dict, *, correlated: bool = False, now: datetime | 
     """Live (not merged) profiles that meet the tree: one SQL query."""
     return Profile.objects.filter(merged_into__isnull=True).filter(
         rules_compile(rules, correlated=correlated, now=now))
+
+
+@dataclass(frozen=True)
+class RecheckCondition:
+    """A tree compiled once for the real-time re-check: ``sql`` is a boolean over the outer row of
+    ``profiles_profile`` (true when that live profile meets the tree), with its ``params``. Time bounds are
+    computed by the database when the statement runs; ``day`` is the local date the SQL was compiled on when the
+    tree compares dates in traits with today (it must be compiled again on another day), else None."""
+
+    sql: str
+    params: tuple
+    day: date | None
+
+
+def recheck_condition(rules: dict) -> RecheckCondition:
+    """The correlated shape of a (validated) tree as SQL that can be kept and run again (see ``RecheckCondition``)."""
+    compiler = _Compiler(correlated=True, database_now=True)
+    meets = ExpressionWrapper(Q(merged_into__isnull=True) & compiler.node(rules), output_field=BooleanField())
+    query = Profile.objects.annotate(meets=meets).query
+    sql, params = query.get_compiler(using=Profile.objects.db).compile(query.annotations["meets"])
+    return RecheckCondition(sql=sql, params=tuple(params), day=compiler.today if compiler.uses_today else None)
 
 
 # --- explaining -------------------------------------------------------------------------------------------------

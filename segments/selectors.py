@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -96,27 +95,9 @@ def membership_current(*, segment: Segment, profile: Profile) -> Membership | No
     return Membership.objects.filter(segment=segment, profile=profile, exited_at__isnull=True).first()
 
 
-# The real-time re-check runs for every changed profile; the list of dynamic segments it checks is read at most
-# every few seconds per process (a process's own changes clear it at once: segments_cache_clear).
-SEGMENTS_CACHE_SECONDS = 5.0
-_segments_cache: list = []
-
-
-def segments_cache_clear() -> None:
-    _segments_cache.clear()
-
-
-def dynamic_segments_in_order(*, cached: bool = False) -> list[Segment]:
+def dynamic_segments_in_order() -> list[Segment]:
     """Dynamic segments with rules, each after the segments it refers to (so a re-check sees their fresh
-    membership). ``cached``: the list may be a few seconds old (the real-time path)."""
-    if cached and _segments_cache and time.monotonic() - _segments_cache[0] <= SEGMENTS_CACHE_SECONDS:
-        return _segments_cache[1]
-    ordered = _dynamic_segments_in_order()
-    _segments_cache[:] = [time.monotonic(), ordered]
-    return ordered
-
-
-def _dynamic_segments_in_order() -> list[Segment]:
+    membership)."""
     segments = {s.slug: s for s in Segment.objects.filter(kind=Segment.Kind.DYNAMIC).exclude(rules={})}
     ordered: list[Segment] = []
     placed: set[str] = set()

@@ -13,11 +13,11 @@ import uuid
 from contextlib import contextmanager
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from profiles.models import Profile
+from profiles.models import ComputedTrait, Profile
 from segments import rules as rule_tree
 from segments import selectors
 from segments.models import Membership, Segment, SegmentSize
@@ -50,7 +50,6 @@ def segment_create(*, name: str, rules: dict, kind: str = Segment.Kind.DYNAMIC, 
     rule_tree.rules_validate(rules)
     segment = Segment.objects.create(name=name, slug=slug or _unique_slug(name), description=description, kind=kind,
                                      rules=rules, created_by=actor if getattr(actor, "pk", None) else None)
-    transaction.on_commit(selectors.segments_cache_clear)
     _refresh_later(segment)
     return segment
 
@@ -69,7 +68,6 @@ def segment_update(*, segment: Segment, actor=None, **fields) -> Segment:
     for key, value in fields.items():
         setattr(segment, key, value)
     segment.save()
-    transaction.on_commit(selectors.segments_cache_clear)
     if rules_changed and segment.rules:
         _refresh_later(segment)
     return segment
@@ -83,7 +81,6 @@ def segment_delete(*, segment: Segment, actor=None) -> None:
     if dependants:
         raise rule_tree.RuleError({"segment": [f"Used by {', '.join(sorted(dependants))}; change those first."]})
     segment.delete()
-    transaction.on_commit(selectors.segments_cache_clear)
 
 
 def _enter(segment_id: int, matching_sql: str, params: tuple, at) -> list[int]:
@@ -183,54 +180,136 @@ def segments_refresh_all() -> list[dict]:
 
 def memberships_recheck(*, profile_ids) -> dict:
     """Re-check changed profiles against every dynamic segment (the real-time path of ``profile_changed``).
-    One query evaluates every segment's rules (correlated subqueries reading only these profiles' rows) and
-    their open stays; nothing is written when nothing changed. Segments that refer to a segment whose
-    membership just changed are evaluated again after it. Merged-away profiles leave their segments."""
+    One statement evaluates every segment's rules for these profiles (each segment compiled once per process,
+    see ``_RecheckPlan``) and their open stays; nothing is written when nothing changed. Segments that refer to a
+    segment whose membership just changed are evaluated again after it. Merged-away profiles leave their
+    segments."""
     ids = sorted({int(pk) for pk in profile_ids})
     totals = {"profiles": len(ids), "entered": 0, "exited": 0}
-    segments = selectors.dynamic_segments_in_order(cached=True) if ids else []
-    if not segments:
+    if not ids:
         return totals
     now = timezone.now()
     for start in range(0, len(ids), RECHECK_CHUNK):
         chunk = ids[start:start + RECHECK_CHUNK]
-        pending = segments
-        while pending:
+        pending = None  # the first pass: every dynamic segment
+        while pending is None or pending:
             changed_slugs = set()
-            for segment, matched, current in _evaluate(pending, chunk, now):
+            evaluated, segments = _recheck_plan.evaluate(chunk, only=pending)
+            for segment, matched, current in evaluated:
                 if matched == current:
                     continue
-                with transaction.atomic():
-                    exited = _close(segment.pk, sorted(current - matched), now) if current - matched else []
-                    entered = []
-                    if matched - current:
-                        sql, params = (Profile.objects.filter(pk__in=sorted(matched - current)).order_by()
-                                       .values("id").query.sql_with_params())
-                        entered = _enter(segment.pk, sql, params, now)
-                    if entered or exited:
-                        Segment.objects.filter(pk=segment.pk).update(size=F("size") + len(entered) - len(exited))
-                        size = Segment.objects.values_list("size", flat=True).get(pk=segment.pk)
-                        _record_size(segment.pk, size=size, entered=len(entered), exited=len(exited))
-                        memberships_changed_on_commit(segment.pk, entered=entered, exited=exited)
-                        changed_slugs.add(segment.slug)
+                entered, exited = _recheck_apply(segment, matched=matched, current=current, at=now)
+                if entered or exited:
+                    changed_slugs.add(segment.slug)
                 totals["entered"] += len(entered)
                 totals["exited"] += len(exited)
             # Segments built on a segment that just changed see its new membership in another pass.
-            pending = [s for s in segments if changed_slugs & set(rule_tree.referenced_segments(s.rules))]
+            pending = [s.pk for s in segments if changed_slugs & set(rule_tree.referenced_segments(s.rules))]
     return totals
 
 
-def _evaluate(segments, profile_ids: list[int], now) -> list[tuple[Segment, set, set]]:
-    """For each segment: which of these profiles meet its rules now, and which have an open stay. One query."""
-    columns = {}
-    for segment in segments:
-        meets = Q(merged_into__isnull=True) & rule_tree.rules_compile(segment.rules, correlated=True, now=now)
-        columns[f"m{segment.pk}"] = ExpressionWrapper(meets, output_field=BooleanField())
-        columns[f"c{segment.pk}"] = Exists(Membership.objects.filter(segment_id=segment.pk, profile=OuterRef("pk"),
-                                                                    exited_at__isnull=True))
-    rows = list(Profile.objects.filter(pk__in=profile_ids).order_by().values("pk", **columns))
-    return [(segment, {row["pk"] for row in rows if row[f"m{segment.pk}"]},
-             {row["pk"] for row in rows if row[f"c{segment.pk}"]}) for segment in segments]
+@transaction.atomic
+def _recheck_apply(segment: Segment, *, matched: set, current: set, at) -> tuple[list[int], list[int]]:
+    """Write one segment's changes found by a re-check: close the stays of profiles that no longer meet it, open
+    stays for those that newly do, and keep its size."""
+    exited = _close(segment.pk, sorted(current - matched), at) if current - matched else []
+    entered = []
+    if matched - current:
+        newcomers = sorted(matched - current)
+        entered = _enter(segment.pk, f"SELECT id FROM {Profile._meta.db_table} WHERE id IN "
+                                     f"({', '.join(['%s'] * len(newcomers))})", tuple(newcomers), at)
+    if entered or exited:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {Segment._meta.db_table} SET size = size + %s WHERE id = %s RETURNING size",
+                           (len(entered) - len(exited), segment.pk))
+            size = cursor.fetchone()[0]
+        _record_size(segment.pk, size=size, entered=len(entered), exited=len(exited))
+        memberships_changed_on_commit(segment.pk, entered=entered, exited=exited)
+    return entered, exited
+
+
+class _RecheckPlan:
+    """What the real-time re-check runs, kept per process: the dynamic segments in order (each after those it
+    refers to) and each one's rules compiled once (``rules.recheck_condition``, kept by segment id and
+    ``updated_at``). Every re-check statement also reads a fingerprint of the segment and computed-trait
+    definitions (count, sum of ids, sum of update times); when it differs from the one the plan was built
+    with, the plan is built again (only changed segments are compiled again) and the statement re-run. So a
+    re-check needs one statement, and never runs rules another process has changed."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.fingerprint = None
+        self.segments: list[Segment] = []
+        self.conditions: dict[tuple, rule_tree.RecheckCondition] = {}
+
+    @staticmethod
+    def _fingerprint_sql() -> str:
+        if connection.vendor == "postgresql":
+            stamp = "(EXTRACT(EPOCH FROM updated_at) * 1000000)::bigint"
+        else:
+            stamp = "CAST((julianday(updated_at) - 2440587.5) * 86400000000 AS INTEGER)"
+        return ", ".join(
+            f"(SELECT COUNT(*) || '/' || COALESCE(SUM(id), 0) || '/' || COALESCE(SUM({stamp}), 0) FROM {table})"
+            for table in (Segment._meta.db_table, ComputedTrait._meta.db_table))
+
+    def _rebuild(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self._fingerprint_sql()}")
+            self.fingerprint = tuple(cursor.fetchone())
+        self.segments = selectors.dynamic_segments_in_order()
+        keep = {(s.pk, s.updated_at) for s in self.segments}
+        self.conditions = {key: c for key, c in self.conditions.items() if key in keep}
+
+    def _condition(self, segment: Segment) -> rule_tree.RecheckCondition:
+        key = (segment.pk, segment.updated_at)
+        condition = self.conditions.get(key)
+        if condition is None or (condition.day is not None and condition.day != timezone.localdate()):
+            condition = self.conditions[key] = rule_tree.recheck_condition(segment.rules)
+        return condition
+
+    def evaluate(self, profile_ids: list[int], *, only: list[int] | None = None):
+        """For each dynamic segment (or those with ids in ``only``): which of these profiles meet its rules now,
+        and which have an open stay; and the segments of the plan. One statement (two more when the
+        definitions changed)."""
+        if self.fingerprint is None:
+            self._rebuild()
+        while True:
+            segments = [s for s in self.segments if only is None or s.pk in only]
+            if not segments:
+                return [], self.segments
+            profile = Profile._meta.db_table
+            columns, params = [], []
+            for segment in segments:
+                condition = self._condition(segment)
+                columns.append(f"({condition.sql})")
+                params.extend(condition.params)
+                columns.append(f"EXISTS (SELECT 1 FROM {Membership._meta.db_table} WHERE segment_id = %s "
+                               f"AND profile_id = {profile}.id AND exited_at IS NULL)")
+                params.append(segment.pk)
+            sql = (f"SELECT {self._fingerprint_sql()}, {profile}.id, {', '.join(columns)} FROM {profile} "
+                   f"WHERE {profile}.id IN ({', '.join(['%s'] * len(profile_ids))})")
+            with connection.cursor() as cursor:
+                cursor.execute(sql, (*params, *profile_ids))
+                rows = cursor.fetchall()
+            if rows and tuple(rows[0][:2]) != self.fingerprint:
+                self._rebuild()  # definitions changed since the plan was built: build it again and re-run
+                continue
+            evaluated = []
+            for i, segment in enumerate(segments):
+                met, current = 3 + 2 * i, 4 + 2 * i
+                evaluated.append((segment, {row[2] for row in rows if row[met]},
+                                  {row[2] for row in rows if row[current]}))
+            return evaluated, self.segments
+
+
+_recheck_plan = _RecheckPlan()
+
+
+def recheck_plan_clear() -> None:
+    """Forget the compiled re-check plan of this process (tests; it rebuilds itself when definitions change)."""
+    _recheck_plan.clear()
 
 
 @transaction.atomic

@@ -70,15 +70,14 @@ def eager_tasks(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    """Caches kept for a few seconds or minutes (the segments the real-time re-check runs, computed-trait
-    definitions, the segment builder's catalog of trait and event names, which lives in the shared cache) must not
-    carry one test's rolled-back rows into the next."""
+    """Caches kept for a few seconds or minutes (the real-time re-check's compiled segments, the segment builder's
+    catalog of trait and event names, which lives in the shared cache) must not carry one test's rolled-back rows
+    into the next."""
     from segments.catalog import catalog_clear
-    from segments.rules import computed_cache_clear
-    from segments.selectors import segments_cache_clear
+    from segments.services import recheck_plan_clear
 
-    for clear in (segments_cache_clear, computed_cache_clear, catalog_clear):
+    for clear in (recheck_plan_clear, catalog_clear):
         clear()
     yield
-    for clear in (segments_cache_clear, computed_cache_clear, catalog_clear):
+    for clear in (recheck_plan_clear, catalog_clear):
         clear()

@@ -1,12 +1,16 @@
 """Membership: full refreshes, the real-time re-check on profile_changed, history, signals, static snapshots."""
 
+import time
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from profiles.models import Profile
 from profiles.services import Observation, observations_apply, profiles_merge
 from segments import selectors, services
-from segments.models import Membership, SegmentSize
+from segments.models import Membership, Segment, SegmentSize
 from segments.signals import segment_entered, segment_exited
 from tests.segments.conftest import shopper
 
@@ -176,3 +180,55 @@ def test_a_segment_built_on_another_follows_it_in_the_same_recheck(db, django_ca
         order("cleo@example.de", "order-1")
     assert list(selectors.segment_members(segment=buyers)) == [cleo]
     assert list(selectors.segment_members(segment=loyal)) == [cleo]
+
+
+def test_a_recheck_is_one_statement_and_follows_rules_changed_elsewhere(db, sent, django_capture_on_commit_callbacks):
+    anna = shopper("anna@example.de", traits={"country": "DE"}, events=[("Order Completed", 5, {})])
+    germans = services.segment_create(name="Germans", rules=GERMANS)
+    buyers = services.segment_create(name="Recent German buyers", rules=RECENT_BUYERS)
+    services.memberships_recheck(profile_ids=[anna.pk])  # builds this process's plan; Anna enters both
+    assert {m.segment_id for m in Membership.objects.filter(profile=anna)} == {germans.pk, buyers.pk}
+
+    # Nothing changed: one statement for every segment, the rules compiled before.
+    with CaptureQueriesContext(connection) as queries:
+        totals = services.memberships_recheck(profile_ids=[anna.pk])
+    assert totals == {"profiles": 1, "entered": 0, "exited": 0}
+    assert len(queries) == 1
+
+    # Another process changes the rules (no cache of this one is told): the next re-check sees the new rules.
+    Segment.objects.filter(pk=germans.pk).update(rules={**GERMANS, "value": "AT"}, updated_at=timezone.now())
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.memberships_recheck(profile_ids=[anna.pk])
+    assert sent == [("exited", germans.pk, [anna.pk])]
+    assert not Membership.objects.filter(segment=germans, profile=anna, exited_at__isnull=True).exists()
+    germans.refresh_from_db()
+    assert germans.size == 0
+
+    # A segment deleted elsewhere is no longer checked; one created elsewhere is.
+    Segment.objects.filter(pk=germans.pk).delete()
+    austrians_or_germans = Segment.objects.create(
+        name="DACH", slug="dach", rules={"type": "trait", "trait": "country", "op": "in", "value": ["DE", "AT"]})
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.memberships_recheck(profile_ids=[anna.pk])
+    assert sent == [("entered", austrians_or_germans.pk, [anna.pk])]
+
+
+def test_a_compiled_recheck_keeps_no_now_of_its_own(db):
+    """The re-check compiles a segment once; its time bounds come from the database's clock when the statement
+    runs. "Added to cart, then no order within 0.1 s": a cart added after the plan was compiled, and older than
+    0.1 s when the next re-check runs, makes an abandoner."""
+    anna = shopper("anna@example.de", traits={"country": "DE"}, events=[("Product Viewed", 5, {})])
+    shopper("ben@example.de", events=[("Product Added", 5, {}), ("Order Completed", 5, {})])  # known events
+    abandoners = services.segment_create(name="Abandoners", rules={
+        "type": "sequence", "first": {"event": "Product Added"}, "then": {"event": "Order Completed"},
+        "op": "not_followed_by", "within_hours": 0.1 / 3600})
+    services.memberships_recheck(profile_ids=[anna.pk])  # the plan is compiled now
+    assert not Membership.objects.filter(segment=abandoners, profile=anna).exists()
+    observations_apply(observations=[Observation(
+        identities=[("email", "anna@example.de")], timestamp=timezone.now(), source="web", channel="web",
+        event_type="track", event_name="Product Added", properties={"sku": "A"}, message_id="cart-1")])
+    time.sleep(0.3)
+    services.memberships_recheck(profile_ids=[anna.pk])
+    assert Membership.objects.filter(segment=abandoners, profile=anna, exited_at__isnull=True).exists()

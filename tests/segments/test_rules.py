@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from consent.services import consent_record, purposes_install
 from segments.rules import RuleError, profiles_matching, rules_describe, rules_explain, rules_validate
-from segments.services import segment_create, segment_update
+from segments.services import memberships_recheck, segment_create, segment_update
 from tests.segments.conftest import shopper
 
 pytestmark = pytest.mark.django_db
@@ -59,9 +59,21 @@ def people(db):
     }
 
 
-def names(rules, people, *, correlated=False):
-    ids = set(profiles_matching(rules, correlated=correlated).values_list("pk", flat=True))
+def names(rules, people, *, correlated=False, shape=None):
+    """Who meets the tree: counted as a population, correlated per profile, or (shape "recheck") as members of a
+    dynamic segment after the real-time re-check of everyone (its rules compiled once, time bounds computed by
+    the database)."""
+    if shape == "recheck":
+        segment = segment_create(name="Re-checked", rules=rules)  # its refresh would run on commit: never here
+        memberships_recheck(profile_ids=[p.pk for p in people.values()])
+        ids = set(segment.memberships.filter(exited_at__isnull=True).values_list("profile_id", flat=True))
+    else:
+        ids = set(profiles_matching(rules, correlated=correlated or shape == "correlated")
+                  .values_list("pk", flat=True))
     return sorted(name for name, profile in people.items() if profile.pk in ids)
+
+
+SHAPES = ["population", "correlated", "recheck"]
 
 
 # --- validation -------------------------------------------------------------------------------------------------
@@ -139,6 +151,7 @@ CASES = [
     (trait("newsletter", "is_true"), ["anna"]),
     (trait("birth_date", "before", "1980-01-01"), ["ben"]),
     (trait("birth_date", "more_than_days_ago", 365 * 40), ["ben"]),
+    (trait("birth_date", "within_last_days", 365 * 40), ["anna"]),
     ({"type": "identity", "identity_type": "email", "op": "exists"}, ["anna", "ben", "cleo", "dora", "emil"]),
     ({"type": "identity", "identity_type": "phone", "op": "exists"}, []),
     (event("Order Completed", "performed", within_days=30), ["anna", "cleo"]),
@@ -160,11 +173,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("correlated", [False, True], ids=["population", "correlated"])
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("rules", "expected"), CASES, ids=[rules_describe(rules) for rules, _ in CASES])
-def test_each_condition_selects_the_right_people_in_both_shapes(people, rules, expected, correlated):
+def test_each_condition_selects_the_right_people_in_every_shape(people, rules, expected, shape):
     rules_validate(rules)
-    assert names(rules, people, correlated=correlated) == expected
+    assert names(rules, people, shape=shape) == expected
 
 
 def test_the_whole_tree_is_one_sql_query(people):
@@ -242,15 +255,30 @@ COMPUTED_CASES = [
 ]
 
 
-@pytest.mark.parametrize("correlated", [False, True], ids=["population", "correlated"])
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("rules", "expected"), COMPUTED_CASES,
                          ids=[rules_describe(rules) for rules, _ in COMPUTED_CASES])
-def test_computed_trait_conditions(people, rules, expected, correlated):
+def test_computed_trait_conditions(people, rules, expected, shape):
     from profiles.services import computed_values_refresh
 
     computed_values_refresh(profile_ids=[p.pk for p in people.values()])
     rules_validate(rules)
-    assert names(rules, people, correlated=correlated) == expected
+    assert names(rules, people, shape=shape) == expected
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_conditions_on_a_computed_time(people, shape):
+    """A computed trait holding a time (the last order) against windows that move with the clock."""
+    from profiles.services import computed_trait_create, computed_values_refresh
+
+    computed_trait_create(key="last_order_at", name="Last order at", aggregation="max", field="timestamp",
+                          event_names=["Order Completed"])
+    computed_values_refresh(profile_ids=[p.pk for p in people.values()])
+    recent = computed("last_order_at", "within_last_days", 7)
+    rules_validate(recent)
+    assert names(recent, people, shape=shape) == ["anna", "cleo"]  # 3 days and 49 hours ago
+    long_ago = computed("last_order_at", "more_than_days_ago", 30)
+    assert names(long_ago, people, shape=shape) == ["dora"]  # 60 days ago
 
 
 def test_an_operator_that_does_not_fit_the_computed_type_is_refused(people):
