@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from django import forms
 
 from ingestion import readers
-from ingestion.mapping import MESSAGE_TYPES, ROOT_TARGETS, TYPES
+from ingestion.mapping import CONSENT_TIME, MESSAGE_TYPES, ROOT_TARGETS, TYPES, consent_purpose
 from ingestion.services.connectors import DEFAULT_INTERVAL_MINUTES, DEFAULT_STATEMENT_TIMEOUT_SECONDS
-from ingestion.services.imports import mapping_errors
+from ingestion.services.imports import consent_purposes, mapping_errors
 
 # What a record field can become, as the editor offers it: a root target, or a prefix with a name.
 TARGET_CHOICES = [
@@ -81,6 +81,14 @@ class MappingEditor:
     event_from: str = ""
     errors: dict[str, list[str]] = field(default_factory=dict)
     fixed_fields: bool = False
+    # The consent proof of the records' decisions (the spec's consent_proof).
+    consent_text_version: str = ""
+    consent_form_url: str = ""
+
+    @property
+    def has_consent(self) -> bool:
+        """A field is mapped to consent.<purpose>: the editor asks for the proof."""
+        return any(consent_purpose(row.target) for row in self.rows)
 
     @property
     def general_errors(self) -> list[str]:
@@ -92,8 +100,11 @@ class MappingEditor:
     def from_spec(cls, spec: dict | None, columns: list[str], *, fixed_fields: bool, extra_rows: int = 0
                   ) -> MappingEditor:
         spec = spec or {}
+        proof = spec.get("consent_proof") if isinstance(spec.get("consent_proof"), dict) else {}
         editor = cls(message_type=spec.get("type") or "identify", event=spec.get("event") or "",
-                     event_from=spec.get("event_from") or "", fixed_fields=fixed_fields)
+                     event_from=spec.get("event_from") or "", fixed_fields=fixed_fields,
+                     consent_text_version=str(proof.get("text_version") or ""),
+                     consent_form_url=str(proof.get("form_url") or ""))
         by_field: dict[str, list[dict]] = {}
         for item in spec.get("fields") or []:
             by_field.setdefault(item.get("from", ""), []).append(item)
@@ -121,7 +132,9 @@ class MappingEditor:
         except ValueError:
             count = 0
         editor = cls(message_type=data.get("message_type", "identify"), event=data.get("event", "").strip(),
-                     event_from=data.get("event_from", "").strip(), fixed_fields=fixed_fields)
+                     event_from=data.get("event_from", "").strip(), fixed_fields=fixed_fields,
+                     consent_text_version=data.get("consent_text_version", "").strip(),
+                     consent_form_url=data.get("consent_form_url", "").strip())
         for index in range(count):
             source_field = data.get(f"from_{index}", "").strip()
             editor.rows.append(EditorRow(
@@ -149,6 +162,9 @@ class MappingEditor:
             fields_.append(item)
         spec = {"type": self.message_type, "event": self.event or None, "event_from": self.event_from or None,
                 "fields": fields_}
+        proof = {"text_version": self.consent_text_version, "form_url": self.consent_form_url}
+        if self.has_consent and any(proof.values()):
+            spec["consent_proof"] = {key: value for key, value in proof.items() if value}
         return spec, origin
 
     def validate(self) -> dict | None:
@@ -172,7 +188,17 @@ class MappingEditor:
 
     @property
     def targets(self):
-        return TARGET_CHOICES
+        """The targets the "Becomes" list offers: the fixed ones, the consent time and each consent purpose (and
+        a consent target of the spec whose purpose does not exist, so that its error shows where it is)."""
+        if not hasattr(self, "_targets"):
+            purposes = [(f"consent.{key}", f"consent: {name}") for key, name in consent_purposes()]
+            known = {value for value, _ in purposes}
+            unknown = sorted({row.target for row in self.rows if consent_purpose(row.target)} - known)
+            self._targets = [*TARGET_CHOICES, *purposes,
+                             *[(target, f"consent: {consent_purpose(target)} (no such purpose)")
+                               for target in unknown],
+                             (CONSENT_TIME, "consent time")]
+        return self._targets
 
     @property
     def types(self):

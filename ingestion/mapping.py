@@ -10,20 +10,29 @@ A mapping spec is JSON::
                  "format": "%d.%m.%Y"}]}                                 # optional, for datetime and date
 
 Targets: userId, anonymousId, messageId, timestamp, event, externalId, traits.<x>, properties.<x>, context.<x>
-(``<x>`` may be dotted, for nested objects). ``traits.<x>`` lands in ``traits`` for identify and group messages and
-in ``context.traits`` for the others, as Segment's spec has it. ``externalId`` becomes an item of
-``context.externalIds`` with the source's slug as its type, which processing turns into the identity
-("record", "<slug>:<id>").
+(``<x>`` may be dotted, for nested objects), consent.<purpose key> and consentTimestamp. ``traits.<x>`` lands in
+``traits`` for identify and group messages and in ``context.traits`` for the others, as Segment's spec has it.
+``externalId`` becomes an item of ``context.externalIds`` with the source's slug as its type, which processing turns
+into the identity ("record", "<slug>:<id>").
+
+A field mapped to ``consent.<purpose key>`` holds a person's decision about that purpose (granted/denied, yes/no,
+true/false, 1/0, y/n, ja/nein, opt-in/opt-out, any case; empty means no decision). The decisions go out as the
+tracking API's ``context.consent.categoryPreferences`` ({purpose key: true/false}), so the pipeline records them the
+same way (consent.services.consent_observations_apply: changed decisions only), with ``context.consent.proof`` (the
+spec's optional ``consent_proof``: ``text_version``, ``form_url``, and what the caller adds: the file and row) and
+``context.consent.timestamp`` (the field mapped to ``consentTimestamp``; else the message's time).
 
 An empty value (None or "") is left out of the message rather than coerced. A value that cannot be coerced raises
-MappingError naming the record field, so an importer can report the row and keep the others.
+MappingError naming the record field, so an importer can report the row and keep the others. A consent value or
+consent time that cannot be read does not cost the row its other fields: it is left out and, when the caller passes
+a ``problems`` list, reported there (MappingError naming the field) instead of raised.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,8 +42,19 @@ ROOT_TARGETS = ("userId", "anonymousId", "messageId", "timestamp", "event", "ext
 PREFIX_TARGETS = ("traits", "properties", "context")
 IDENTITY_TARGETS = ("userId", "anonymousId", "externalId")
 FIELD_KEYS = {"from", "to", "type", "format"}
-SPEC_KEYS = {"type", "event", "event_from", "fields"}
+SPEC_KEYS = {"type", "event", "event_from", "fields", "consent_proof"}
 _NAME = re.compile(r"^[A-Za-z_$][\w$\-]*$")
+
+# Consent: a field mapped to consent.<purpose key> (a Purpose's slug), and the time of the decisions.
+CONSENT_PREFIX = "consent"
+CONSENT_TIME = "consentTimestamp"
+CONSENT_PROOF_KEYS = {"text_version": 100, "form_url": 500}  # key: at most so many characters
+CONSENT_GRANTED = frozenset({"granted", "grant", "yes", "y", "true", "1", "ja", "j", "opt-in", "optin", "opt_in",
+                             "opted-in", "opted_in"})
+CONSENT_REFUSED = frozenset({"denied", "deny", "withdrawn", "withdraw", "no", "n", "false", "0", "nein",
+                             "opt-out", "optout", "opt_out", "opted-out", "opted_out"})
+CONSENT_WORDS = "granted/denied/withdrawn, yes/no, true/false, 1/0, y/n, ja/nein, opt-in/opt-out"
+_PURPOSE_KEY = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on", "ja", "j"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off", "nein"})
@@ -116,6 +136,26 @@ def to_boolean(value: Any, fmt: str | None = None) -> bool:
         if word in FALSE_WORDS:
             return False
     raise ValueError(f"expected a boolean (true/false, yes/no, 1/0), got {_short(value)}")
+
+
+def to_consent(value: Any) -> bool | None:
+    """A consent decision: True (granted), False (denied or withdrawn) or None (empty: no decision). Raises
+    ValueError naming the value when it is none of the accepted words."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if not word:
+            return None
+        if word in CONSENT_GRANTED:
+            return True
+        if word in CONSENT_REFUSED:
+            return False
+    raise ValueError(f"not a consent decision: {_short(value)} (expected {CONSENT_WORDS})")
 
 
 def parse_datetime(value: Any, fmt: str | None = None) -> datetime:
@@ -226,12 +266,16 @@ def target_valid(target: Any) -> str | None:
     """None when ``target`` is a valid mapping target, else why not."""
     if not isinstance(target, str) or not target:
         return "a target is needed"
-    if target in ROOT_TARGETS:
+    if target in ROOT_TARGETS or target == CONSENT_TIME:
         return None
     head, _, rest = target.partition(".")
+    if head == CONSENT_PREFIX:
+        if not _PURPOSE_KEY.match(rest):
+            return f"{target!r} needs a purpose key after 'consent.' (consent.email_marketing)"
+        return None
     if head not in PREFIX_TARGETS:
         return (f"unknown target {target!r}; one of {', '.join(ROOT_TARGETS)}, "
-                f"or traits.<name>, properties.<name>, context.<name>")
+                f"or traits.<name>, properties.<name>, context.<name>, consent.<purpose>, {CONSENT_TIME}")
     if not rest or not all(_NAME.match(part) for part in rest.split(".")):
         return f"{target!r} needs a name after '{head}.' (letters, digits, _ and -, dotted for nested)"
     if target in ("context.externalIds", "context.traits"):
@@ -241,8 +285,38 @@ def target_valid(target: Any) -> str | None:
 
 # --- the spec ------------------------------------------------------------------------------------------------------
 
-def mapping_validate(spec: dict) -> None:
-    """Raises MappingError naming the wrong path in the spec."""
+def consent_purpose(target: str) -> str | None:
+    """The purpose key of a ``consent.<purpose>`` target, else None."""
+    head, dot, rest = target.partition(".") if isinstance(target, str) else ("", "", "")
+    return rest if head == CONSENT_PREFIX and dot and rest else None
+
+
+def _consent_proof_validate(spec: dict, consent_fields: bool) -> None:
+    proof = spec.get("consent_proof")
+    if proof is None:
+        return
+    if not isinstance(proof, dict):
+        raise MappingError('an object {"text_version": ..., "form_url": ...}', field="consent_proof")
+    unknown = set(proof) - set(CONSENT_PROOF_KEYS)
+    if unknown:
+        raise MappingError(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: "
+                           f"{', '.join(sorted(CONSENT_PROOF_KEYS))}", field=f"consent_proof.{sorted(unknown)[0]}")
+    for key, limit in CONSENT_PROOF_KEYS.items():
+        value = proof.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise MappingError(f"a text of at most {limit} characters", field=f"consent_proof.{key}")
+        if key == "form_url" and value and not re.match(r"^https?://[^\s/]+\S*$", value):
+            raise MappingError("an http:// or https:// address", field="consent_proof.form_url")
+    if proof and not consent_fields:
+        raise MappingError("the consent proof belongs to decisions: map a field to consent.<purpose>, or leave it "
+                           "out", field="consent_proof")
+
+
+def mapping_validate(spec: dict, *, purposes: Collection[str] | None = None) -> None:
+    """Raises MappingError naming the wrong path in the spec. With ``purposes`` (the purpose keys that exist), a
+    field mapped to consent.<purpose> must name one of them."""
     if not isinstance(spec, dict):
         raise MappingError("a mapping is a JSON object", field="")
     unknown = set(spec) - SPEC_KEYS
@@ -286,8 +360,22 @@ def mapping_validate(spec: dict) -> None:
                 raise MappingError("a format applies to the types datetime and date only", field=f"{where}.format")
             if not isinstance(fmt, str) or "%" not in fmt:
                 raise MappingError("a strptime format such as %d.%m.%Y", field=f"{where}.format")
-        if target == "timestamp" and type_name not in (None, "datetime"):
-            raise MappingError("timestamp takes the type datetime", field=f"{where}.type")
+        if target in ("timestamp", CONSENT_TIME) and type_name not in (None, "datetime"):
+            raise MappingError(f"{target} takes the type datetime", field=f"{where}.type")
+        purpose = consent_purpose(target)
+        if purpose is not None:
+            if type_name not in (None, "boolean"):
+                raise MappingError(f"a consent decision is read as {CONSENT_WORDS}: leave the type empty",
+                                   field=f"{where}.type")
+            if purposes is not None and purpose not in purposes:
+                known = ", ".join(sorted(purposes)) or "none yet"
+                raise MappingError(f"unknown consent purpose {purpose!r}; the purposes are: {known}",
+                                   field=f"{where}.to")
+    consent_fields = any(consent_purpose(target) for target in seen)
+    if CONSENT_TIME in seen and not consent_fields:
+        raise MappingError(f"{CONSENT_TIME} is the time of consent decisions: map a field to consent.<purpose> too",
+                           field=f"fields.{seen[CONSENT_TIME]}.to")
+    _consent_proof_validate(spec, consent_fields)
     if not any(target in seen for target in IDENTITY_TARGETS):
         raise MappingError("map at least one of userId, anonymousId or externalId, so a record names its person",
                            field="fields")
@@ -296,9 +384,12 @@ def mapping_validate(spec: dict) -> None:
                            field="event")
 
 
-def mapping_apply(spec: dict, record: dict, *, source_slug: str, collection: str = "") -> dict:
+def mapping_apply(spec: dict, record: dict, *, source_slug: str, collection: str = "", proof: dict | None = None,
+                  problems: list[MappingError] | None = None) -> dict:
     """A Segment message from ``record``. The spec is assumed valid (mapping_validate). Raises
-    MappingError(field=<record field>, message=...) for a value that cannot be coerced."""
+    MappingError(field=<record field>, message=...) for a value that cannot be coerced. A consent value or consent
+    time that cannot be read is left out and appended to ``problems`` (raised when no list is given). ``proof`` is
+    added to the consent proof of the record's decisions (the file and row it came from)."""
     if not isinstance(record, dict):
         raise MappingError("a record is an object of fields", field="")
     message_type = spec["type"]
@@ -310,9 +401,33 @@ def mapping_apply(spec: dict, record: dict, *, source_slug: str, collection: str
         if value not in (MISSING, None, ""):
             event = to_string(value).strip() or event
     external_ids: list[dict] = []
+    preferences: dict[str, bool] = {}
+    consent_at = None
+
+    def problem(error: MappingError) -> None:
+        if problems is None:
+            raise error
+        problems.append(error)
+
     for item in spec["fields"]:
         value = get_path(record, item["from"])
         if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        purpose = consent_purpose(item["to"])
+        if purpose is not None:
+            try:
+                decision = to_consent(value)
+            except ValueError as exc:
+                problem(MappingError(f"{exc}; the row's other fields were kept", field=item["from"]))
+            else:
+                if decision is not None:
+                    preferences[purpose] = decision
+            continue
+        if item["to"] == CONSENT_TIME:
+            try:
+                consent_at = _consent_time(value, item.get("format"))
+            except ValueError as exc:
+                problem(MappingError(f"{exc}; the decisions take the row's time", field=item["from"]))
             continue
         try:
             value = coerce(value, item.get("type"), item.get("format"))
@@ -337,6 +452,14 @@ def mapping_apply(spec: dict, record: dict, *, source_slug: str, collection: str
                 set_path(message, [head, *parts], value)
     if external_ids:
         message.setdefault("context", {})["externalIds"] = external_ids
+    if preferences:
+        consent: dict[str, Any] = {"categoryPreferences": preferences}
+        given = {key: value for key, value in (spec.get("consent_proof") or {}).items() if value}
+        if proof or given:
+            consent["proof"] = {**(proof or {}), **given}
+        if consent_at:
+            consent["timestamp"] = consent_at
+        message.setdefault("context", {})["consent"] = consent
     if event:
         message["name" if message_type in ("page", "screen") else "event"] = event
     elif message_type == "track":
@@ -346,6 +469,13 @@ def mapping_apply(spec: dict, record: dict, *, source_slug: str, collection: str
         raise MappingError("the record has no value for userId, anonymousId or externalId",
                            field=", ".join(names))
     return message
+
+
+def _consent_time(value: Any, fmt: str | None) -> str:
+    moment = parse_datetime(value, fmt)
+    if moment > datetime.now(UTC):
+        raise ValueError(f"the consent time {_short(value)} is in the future")
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _timestamp(value: Any, field: str) -> str:

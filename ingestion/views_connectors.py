@@ -18,7 +18,7 @@ from ingestion import readers
 from ingestion.forms_connectors import DatabaseSettingsForm, MappingEditor, WebhookSampleForm, WebhookSettingsForm
 from ingestion.models import Import, Source
 from ingestion.services import connectors
-from ingestion.services.imports import mapping_suggest
+from ingestion.services.imports import mapping_suggest, purpose_keys
 from ingestion.views_imports import masked, preview_items, source_of
 
 SETTINGS_PERMISSIONS = {"read": "ingestion.view_source", "write": "ingestion.change_source"}
@@ -237,7 +237,7 @@ class WebhookSettingsView(CDPPageView):
         columns = readers.leaf_paths(columns)
         if columns:
             dicts = [r for r in records[:20] if isinstance(r, dict)]
-            editor = _editor_with_columns(editor, columns, mapping_suggest(columns, dicts))
+            editor = _editor_with_columns(editor, columns, mapping_suggest(columns, dicts, purposes=purpose_keys()))
         spec = editor.validate()
         if "add_row" in request.POST:
             editor.errors = {}

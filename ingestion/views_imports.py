@@ -77,18 +77,21 @@ def _json(value) -> str:
 
 def preview_items(user, records: list[tuple[str, dict | None, str]], spec: dict | None, source: Source,
                   collection: str) -> list[dict]:
-    """Each record as the message it becomes (or the error it gets), for the mapping editor's preview."""
+    """Each record as the message it becomes (or the error it gets, and the values left out of it), for the
+    mapping editor's preview."""
     from ingestion.mapping import MappingError, mapping_apply
 
     items = []
     for label, record, error in records:
-        item = {"label": label, "message": "", "error": error}
+        item = {"label": label, "message": "", "error": error, "warnings": []}
         if record is not None and spec and not error:
+            problems: list[MappingError] = []
             try:
                 item["message"] = _json(masked(user, mapping_apply(spec, record, source_slug=source.slug,
-                                                                   collection=collection)))
+                                                                   collection=collection, problems=problems)))
             except MappingError as problem:
-                item["error"] = f"{problem.field}: {problem.message}" if problem.field else problem.message
+                item["error"] = services.problem_text(problem)
+            item["warnings"] = [masked(user, services.problem_text(problem)) for problem in problems]
         items.append(item)
     return items
 
@@ -179,11 +182,14 @@ class ImportDetailView(CDPPageView):
                 editor_columns=imp.columns,
                 preview_url=reverse("ingestion:import-mapping", args=[source.slug, imp.pk]),
                 mapped=[{"label": f"Row {row.line}", "error": row.error or row.mapping_error,
-                         "message": _json(masked(user, row.message)) if row.message else ""}
+                         "message": _json(masked(user, row.message)) if row.message else "",
+                         "warnings": masked(user, row.warnings)}
                         for row in preview.rows] if spec else [],
             )
         if imp.error_report and imp.is_finished and can_view_pii(user):
-            context["report_rows"] = services.error_report_rows(imp)
+            context["report_rows"] = services.error_report_rows(imp, limit=services.REPORT_PREVIEW_ROWS + 1)
+            context["report_more"] = len(context["report_rows"]) > services.REPORT_PREVIEW_ROWS
+            del context["report_rows"][services.REPORT_PREVIEW_ROWS:]
         return context
 
 

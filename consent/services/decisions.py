@@ -2,10 +2,11 @@
 ``context.consent.categoryPreferences`` (Segment's consent spec), a record per changed decision only."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from consent.models import ConsentCategory, ConsentRecord, DataSubjectRequest, Purpose
 from profiles.signals import profile_changed_on_commit
@@ -153,16 +154,34 @@ def personal_data_erase(profile) -> int:
     return deleted + unlinked
 
 
+def _context_time(value) -> datetime | None:
+    """``context.consent.timestamp`` as an aware datetime, never later than now; None when absent or unreadable."""
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such date
+        moment = None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return min(moment, timezone.now())
+
+
 def consent_observations_apply(*, observations, profile_ids: list[int]) -> list[ConsentRecord]:
     """The decisions in the observations' ``context.consent.categoryPreferences`` (``profiles.services.Observation``
     as the pipeline hands them to profiles, and the profile id ``observations_apply`` returned for each): one
-    ``consent_contexts_apply`` for the batch."""
+    ``consent_contexts_apply`` for the batch. ``context.consent.proof`` (an object: a file and row, a text version,
+    a form URL) is kept in the proof beside the messageId; ``context.consent.timestamp`` (ISO 8601, e.g. a file's
+    consent-time column) is when the decisions were made, else the message's time."""
     items = []
     for obs, profile_id in zip(observations, profile_ids, strict=True):
         consent = (obs.context or {}).get("consent")
         preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
         if isinstance(preferences, dict) and preferences:
-            items.append(ConsentContext(profile_id=profile_id, preferences=preferences, at=obs.timestamp,
-                                        source=obs.source, proof={"messageId": obs.message_id,
+            given = consent.get("proof")
+            items.append(ConsentContext(profile_id=profile_id, preferences=preferences,
+                                        at=_context_time(consent.get("timestamp")) or obs.timestamp,
+                                        source=obs.source, proof={**(given if isinstance(given, dict) else {}),
+                                                                  "messageId": obs.message_id,
                                                                   "categoryPreferences": preferences}))
     return consent_contexts_apply(items=items)

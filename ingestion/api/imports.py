@@ -60,7 +60,8 @@ class ImportSerializer(serializers.ModelSerializer):
         model = Import
         fields = ["id", "source", "kind", "status", "error", "original_name", "size_bytes", "format", "encoding",
                   "delimiter", "columns", "problems", "blocking", "mapping", "rows_read", "rows_stored",
-                  "rows_duplicate", "rows_failed", "bytes_read", "percent", "eta_seconds", "error_report_url",
+                  "rows_duplicate", "rows_failed", "rows_partial", "bytes_read", "percent", "eta_seconds",
+                  "error_report_url",
                   "cursor_column", "cursor_start", "cursor_end", "file_erased_at", "created_by", "created_at",
                   "started_at", "finished_at"]
         read_only_fields = fields
@@ -159,7 +160,8 @@ class ImportViewSet(PermissionMixin, mixins.ListModelMixin, mixins.RetrieveModel
             "masked": not can_view_pii(user),
             "rows": [{"row": row.line, "values": masked(user, row.values), "error": row.error,
                       "column": row.column, "message": masked(user, row.message),
-                      "mapping_error": row.mapping_error} for row in preview.rows],
+                      "mapping_error": row.mapping_error, "warnings": masked(user, row.warnings)}
+                     for row in preview.rows],
         })
 
     @extend_schema(request=ImportMappingSerializer, responses={200: ImportSerializer})

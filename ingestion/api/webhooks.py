@@ -6,8 +6,10 @@ source's. An unknown key answers 401, a disabled source 403. These views authent
 they are not PermissionMixin views, and they are CSRF-exempt and sessionless.
 
 A JSON object is one record, a JSON array (or the list at the source's ``records_path``) many. Valid records are
-stored (200 ``{"success": true, "stored": n, "duplicates": d}``); bad ones are kept as rejected with their reason,
-and the answer is 400 in the one error format naming each bad field (``2.email``), saying how many were stored.
+stored (200 ``{"success": true, "stored": n, "duplicates": d}``, with ``"warnings": {"<field>": [...]}`` when a
+value was left out of a stored record, such as a consent decision that cannot be read); bad ones are kept as
+rejected with their reason, and the answer is 400 in the one error format naming each bad field (``2.email``),
+saying how many were stored.
 Bodies may be gzip-compressed; at most 1 MB uncompressed.
 """
 
@@ -81,10 +83,13 @@ def webhook(request, slug: str):
     accepted = result.stored + result.duplicates
     bad = result.received - accepted
     if bad:
-        fields = dict(list(result.errors.items())[:MAX_REPORTED_ERRORS]) or {
+        fields = dict(list({**result.warnings, **result.errors}.items())[:MAX_REPORTED_ERRORS]) or {
             "body": ["a record cannot be stored (it holds a NUL character or invalid Unicode)"]}
         message = (f"{bad} of {result.received} record{'s' if result.received != 1 else ''} "
                    f"{'are' if bad != 1 else 'is'} not valid and {'were' if bad != 1 else 'was'} rejected; "
                    f"the other {accepted} {'were' if accepted != 1 else 'was'} accepted.")
         return json_error(400, "invalid", message, fields)
-    return JsonResponse({"success": True, "stored": result.stored, "duplicates": result.duplicates})
+    body = {"success": True, "stored": result.stored, "duplicates": result.duplicates}
+    if result.warnings:
+        body["warnings"] = dict(list(result.warnings.items())[:MAX_REPORTED_ERRORS])
+    return JsonResponse(body)

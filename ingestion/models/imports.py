@@ -69,6 +69,9 @@ class Import(models.Model):
     rows_stored = models.PositiveBigIntegerField(default=0)
     rows_duplicate = models.PositiveBigIntegerField(default=0)
     rows_failed = models.PositiveBigIntegerField(default=0)
+    rows_partial = models.PositiveBigIntegerField(
+        default=0, help_text="Rows stored without a value that could not be read (a consent decision), as the "
+                             "error report says")
     bytes_read = models.BigIntegerField(default=0)
     error_report = models.FileField(upload_to=import_upload_to, max_length=500, blank=True)
 

@@ -43,6 +43,7 @@ from ingestion.services.imports import (
     _finish,
     mapping_errors,
     mapping_suggest,
+    purpose_keys,
     rows_to_inbox,
 )
 from ingestion.services.inbox import inbox_reject, inbox_store
@@ -383,7 +384,7 @@ def database_probe(config: DatabaseConfig) -> DatabaseProbe:
     except psycopg.Error as error:
         probe.error = _scrub(str(error).strip(), config.url) or type(error).__name__
     if probe.columns:
-        probe.mapping = mapping_suggest(probe.columns, probe.rows)
+        probe.mapping = mapping_suggest(probe.columns, probe.rows, purposes=purpose_keys())
     return probe
 
 
@@ -590,6 +591,8 @@ class WebhookResult:
     rejected: int = 0
     errors: dict[str, list[str]] = field(default_factory=dict)
     message_ids: list[str] = field(default_factory=list)
+    # Values left out of stored records (a consent decision that cannot be read), named like ``errors``.
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
 def webhook_records(body: Any, records_path: str = "") -> list:
@@ -643,11 +646,16 @@ def webhook_receive(*, source: Source, body: Any, config: WebhookConfig | None =
             if not isinstance(record, dict):
                 fail(index, "", f"a record is a JSON object, not a JSON {type(record).__name__}", record)
                 continue
+            problems: list[MappingError] = []
             try:
-                message = mapping_apply(config.mapping, record, source_slug=source.slug, collection="webhook")
+                message = mapping_apply(config.mapping, record, source_slug=source.slug, collection="webhook",
+                                        problems=problems)
             except MappingError as error:
                 fail(index, error.field, error.message, record)
                 continue
+            for problem in problems:
+                key = problem.field if single else f"{index}.{problem.field}"
+                result.warnings.setdefault(key, []).append(problem.message)
             size = len(json.dumps(message, ensure_ascii=False, default=str).encode())
             if size > WEBHOOK_MAX_MESSAGE_BYTES:
                 fail(index, "", f"the mapped message is {size:,} bytes; the limit is {WEBHOOK_MAX_MESSAGE_BYTES:,}",

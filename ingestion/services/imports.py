@@ -9,6 +9,10 @@ file row by row, maps each row (ingestion.mapping) and stores the messages throu
 
 Each row's messageId is ``import-<import id>-<row>`` (unless the mapping maps one), so running an import again,
 after a crash or a retry, stores nothing twice.
+
+A column mapped to ``consent.<purpose>`` carries the row's consent decision (ingestion.mapping); the pipeline records
+it as it does the tracking API's ``context.consent``, with the import, the file and the row as proof. A consent
+value that cannot be read is a line in the error report while the row's other fields are stored (``rows_partial``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +34,19 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from cdp.core.services import audit_record
+from consent.models import Purpose
 from ingestion import readers
-from ingestion.mapping import IDENTITY_TARGETS, MISSING, MappingError, get_path, mapping_apply, mapping_validate
+from ingestion.mapping import (
+    CONSENT_TIME,
+    IDENTITY_TARGETS,
+    MISSING,
+    MappingError,
+    consent_purpose,
+    get_path,
+    mapping_apply,
+    mapping_validate,
+    to_consent,
+)
 from ingestion.models import Import, Source
 from ingestion.services.inbox import inbox_store
 
@@ -102,7 +117,8 @@ def import_create(*, source: Source, upload, filename: str = "", user=None, enco
     try:
         _apply_inspection(imp, _inspect(imp, encoding=encoding, delimiter=delimiter, format=format))
         if imp.columns and not imp.blocking_problems:
-            imp.mapping = mapping_suggest(imp.columns, [row.record for row in _sample_rows(imp, PREVIEW_ROWS)])
+            imp.mapping = mapping_suggest(imp.columns, [row.record for row in _sample_rows(imp, PREVIEW_ROWS)],
+                                          purposes=purpose_keys())
         imp.save()
     except BaseException:
         _delete(imp.file.name)
@@ -122,8 +138,8 @@ def import_reinspect(*, imp: Import, encoding: str = "", delimiter: str = "", fo
     columns_before = list(imp.columns)
     _apply_inspection(imp, _inspect(imp, encoding=encoding, delimiter=delimiter, format=format or imp.format))
     if imp.columns != columns_before or not imp.mapping:
-        imp.mapping = mapping_suggest(imp.columns, [row.record for row in _sample_rows(imp, PREVIEW_ROWS)]) \
-            if imp.columns and not imp.blocking_problems else {}
+        imp.mapping = mapping_suggest(imp.columns, [row.record for row in _sample_rows(imp, PREVIEW_ROWS)],
+                                      purposes=purpose_keys()) if imp.columns and not imp.blocking_problems else {}
         imp.status = Import.Status.UPLOADED
     imp.save()
     return imp
@@ -149,6 +165,17 @@ class PreviewRow:
     column: str = ""
     message: dict | None = None
     mapping_error: str = ""
+    warnings: list[str] = field(default_factory=list)  # values left out of the message (a consent decision)
+
+
+def row_proof(imp: Import, line: int) -> dict:
+    """The proof a row's consent decisions carry: the import, the file (or a pull's table) and the row."""
+    where = "file" if imp.kind == Import.Kind.FILE else "table"
+    return {"import": imp.pk, where: imp.original_name, "row": line}
+
+
+def problem_text(error: MappingError) -> str:
+    return f"{error.field}: {error.message}" if error.field else error.message
 
 
 @dataclass
@@ -165,10 +192,7 @@ def import_preview(imp: Import, *, rows: int = PREVIEW_ROWS, mapping: dict | Non
     if imp.blocking_problems or not imp.file:
         return preview
     spec = mapping if mapping is not None else imp.mapping
-    try:
-        if spec:
-            mapping_validate(spec)
-    except MappingError:
+    if spec and mapping_errors(spec):
         spec = None
     with _open(imp.file.name) as raw:
         for index, row in enumerate(readers.read_rows(raw, format=imp.format, encoding=imp.encoding,
@@ -181,11 +205,14 @@ def import_preview(imp: Import, *, rows: int = PREVIEW_ROWS, mapping: dict | Non
             values = [_display(row.record, column) for column in preview.columns]
             item = PreviewRow(row.line, values)
             if spec:
+                problems: list[MappingError] = []
                 try:
                     item.message = mapping_apply(spec, row.record, source_slug=imp.source.slug,
-                                                 collection=imp.original_name)
+                                                 collection=imp.original_name, proof=row_proof(imp, row.line),
+                                                 problems=problems)
                 except MappingError as error:
-                    item.mapping_error = f"{error.field}: {error.message}" if error.field else error.message
+                    item.mapping_error = problem_text(error)
+                item.warnings = [problem_text(problem) for problem in problems]
             preview.rows.append(item)
     return preview
 
@@ -255,6 +282,33 @@ def _infer_type(values: list) -> str | None:
     return "string"
 
 
+def consent_purposes() -> list[tuple[str, str]]:
+    """(key, name) of every consent purpose, the targets ``consent.<key>`` a mapping may name."""
+    return list(Purpose.objects.order_by("name", "key").values_list("key", "name"))
+
+
+def purpose_keys() -> set[str]:
+    return {key for key, _ in consent_purposes()}
+
+
+_CONSENT_TIME_NAMES = {"consent_time", "consent_timestamp", "consent_at", "consented_at", "consent_date",
+                       "opt_in_date", "opt_in_at", "optin_date"}
+
+
+def _consent_target(column: str, values: list, purposes: set[str]) -> str | None:
+    """consent.<purpose> for a column named like a purpose (``newsletter`` no; ``email_marketing``,
+    ``consent_email_marketing``, ``email_marketing_consent`` yes) whose sample values are all decisions."""
+    name = _normal(column)
+    for key in purposes:
+        if name in (key, f"consent_{key}", f"{key}_consent", f"{key}_opt_in", f"opt_in_{key}"):
+            try:
+                [to_consent(value) for value in values if value is not None]
+            except ValueError:
+                return None
+            return f"consent.{key}"
+    return None
+
+
 def target_for(column: str) -> str:
     """The target a column name suggests: email -> traits.email, user_id/customer_id -> userId, ..., else
     traits.<column in snake case>."""
@@ -267,13 +321,25 @@ def target_for(column: str) -> str:
     return f"traits.{name or 'field'}"
 
 
-def mapping_suggest(columns: list[str], sample: list[dict | None]) -> dict:
+def mapping_suggest(columns: list[str], sample: list[dict | None], *, purposes: Collection[str] = ()) -> dict:
     """A mapping inferred from column names and sample values: an identify of every column, an event column
-    making it a track. Identifier columns stay text (so "007" keeps its zeros)."""
+    making it a track. Identifier columns stay text (so "007" keeps its zeros). With ``purposes`` (the purpose keys,
+    ``purpose_keys()``), a column named like one whose values are decisions becomes consent.<purpose>."""
     sample = [record for record in sample if record]
     fields = []
     used: set[str] = set()
+    consent_columns = {column: target for column in columns
+                       if (target := _consent_target(column, [_value(r, column) for r in sample], purposes))}
     for column in columns:
+        target = consent_columns.get(column)
+        if target:
+            used.add(target)
+            fields.append({"from": column, "to": target})
+            continue
+        if consent_columns and _normal(column) in _CONSENT_TIME_NAMES and CONSENT_TIME not in used:
+            used.add(CONSENT_TIME)
+            fields.append({"from": column, "to": CONSENT_TIME, "type": "datetime"})
+            continue
         target = target_for(column)
         if target in used and target != "externalId":
             target = f"traits.{_normal(column) or 'field'}"
@@ -293,9 +359,13 @@ def mapping_suggest(columns: list[str], sample: list[dict | None]) -> dict:
 
 
 def mapping_errors(spec) -> dict[str, list[str]]:
-    """The mapping's problems as {"mapping.<path>": [message]} (empty when it is valid)."""
+    """The mapping's problems as {"mapping.<path>": [message]} (empty when it is valid). A field mapped to
+    consent.<purpose> must name a purpose that exists."""
+    fields = spec.get("fields") if isinstance(spec, dict) else None
+    consent = isinstance(fields, list) and any(isinstance(item, dict) and consent_purpose(item.get("to"))
+                                               for item in fields)
     try:
-        mapping_validate(spec)
+        mapping_validate(spec, purposes=purpose_keys() if consent else None)
     except MappingError as error:
         return {f"mapping.{error.field}" if error.field else "mapping": [error.message]}
     return {}
@@ -414,6 +484,7 @@ class RunCounters:
     stored: int = 0
     duplicates: int = 0
     failed: int = 0
+    partial: int = 0
     bytes_read: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -431,7 +502,8 @@ def _claim(import_id: int, kind: str) -> Import | None:
         imp.started_at = timezone.now()
         imp.finished_at = None
         imp.error = ""
-        imp.rows_read = imp.rows_stored = imp.rows_duplicate = imp.rows_failed = imp.bytes_read = 0
+        imp.rows_read = imp.rows_stored = imp.rows_duplicate = imp.rows_failed = imp.rows_partial = 0
+        imp.bytes_read = 0
         imp.save()
         return imp
 
@@ -439,7 +511,8 @@ def _claim(import_id: int, kind: str) -> Import | None:
 def _save_progress(imp: Import, counters: RunCounters, extra: dict | None = None) -> bool:
     """Write the counters (and ``extra`` fields); False when the import was cancelled meanwhile."""
     values = {"rows_read": counters.read, "rows_stored": counters.stored, "rows_duplicate": counters.duplicates,
-              "rows_failed": counters.failed, "bytes_read": counters.bytes_read, "updated_at": timezone.now(),
+              "rows_failed": counters.failed, "rows_partial": counters.partial, "bytes_read": counters.bytes_read,
+              "updated_at": timezone.now(),
               **(extra or {})}
     for name, value in values.items():
         setattr(imp, name, value)
@@ -449,7 +522,8 @@ def _save_progress(imp: Import, counters: RunCounters, extra: dict | None = None
 def _finish(imp: Import, counters: RunCounters, report: ErrorReport, *, status: str, error: str = "") -> Import:
     report_name = report.close()
     values = {"rows_read": counters.read, "rows_stored": counters.stored, "rows_duplicate": counters.duplicates,
-              "rows_failed": counters.failed, "bytes_read": counters.bytes_read, "error_report": report_name,
+              "rows_failed": counters.failed, "rows_partial": counters.partial, "bytes_read": counters.bytes_read,
+              "error_report": report_name,
               "finished_at": timezone.now(), "error": error, "status": status}
     if imp.kind == Import.Kind.FILE and status == Import.Status.DONE:
         values["bytes_read"] = imp.size_bytes
@@ -465,7 +539,8 @@ def rows_to_inbox(*, imp: Import, rows: Iterable[readers.Row], spec: dict, colle
                   message_id: Callable[[readers.Row], str], raw_text: Callable[[readers.Row], str],
                   report: ErrorReport, counters: RunCounters, position: Callable[[], int] | None = None,
                   progress: Progress | None = None, checkpoint: Callable[[], dict] | None = None) -> bool:
-    """Map rows and store them through the inbox in batches of BATCH_SIZE, a bad row to the error report.
+    """Map rows and store them through the inbox in batches of BATCH_SIZE, a bad row to the error report (and a
+    value left out of a stored row, such as an unreadable consent decision, too: the row counts as partial).
     After each batch the counters are saved, with the fields ``checkpoint`` returns (a database pull saves its
     cursor there: every row yielded so far is then stored or reported). Returns False when the import was
     cancelled on the way."""
@@ -496,12 +571,20 @@ def rows_to_inbox(*, imp: Import, rows: Iterable[readers.Row], spec: dict, colle
             report.add(row.line, row.column, row.error, row.raw)
             counters.failed += 1
         else:
+            problems: list[MappingError] = []
             try:
-                message = mapping_apply(spec, row.record, source_slug=slug, collection=collection)
+                message = mapping_apply(spec, row.record, source_slug=slug, collection=collection,
+                                        proof=row_proof(imp, row.line), problems=problems)
             except MappingError as problem:
+                for left_out in problems:
+                    report.add(row.line, left_out.field, left_out.message, raw_text(row))
                 report.add(row.line, problem.field, problem.message, raw_text(row))
                 counters.failed += 1
             else:
+                if problems:
+                    for left_out in problems:
+                        report.add(row.line, left_out.field, left_out.message, raw_text(row))
+                    counters.partial += 1
                 if not message.get("messageId"):
                     message["messageId"] = message_id(row)
                 batch.append(message)
