@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
 from profiles.models import (
     ComputedTrait,
@@ -19,6 +20,12 @@ from profiles.models import (
     Profile,
     TraitPolicy,
     TraitValue,
+)
+from profiles.services.sensitive import (
+    ClassificationInvalid,
+    trait_classification_check,
+    trait_policy_delete,
+    trait_policy_save,
 )
 
 
@@ -61,11 +68,47 @@ class IdentityRuleAdmin(admin.ModelAdmin):
     list_editable = ["priority", "max_per_profile", "unique_per_profile"]
 
 
+class TraitPolicyForm(forms.ModelForm):
+    """Checks the classification through the service (an identifier cannot be sensitive, ...), at its field."""
+
+    class Meta:
+        model = TraitPolicy
+        fields = ["trait", "strategy", "source_priority", "classification"]
+
+    def clean(self):
+        data = super().clean()
+        if "trait" in data:
+            try:
+                trait_classification_check(trait=data["trait"], classification=data.get("classification") or "",
+                                           strategy=data.get("strategy"))
+            except ClassificationInvalid as error:
+                self.add_error(error.field, error.message)
+        return data
+
+
 @admin.register(TraitPolicy)
 class TraitPolicyAdmin(admin.ModelAdmin):
-    list_display = ["trait", "strategy", "source_priority"]
-    list_filter = ["strategy"]
+    """Survivorship and classification per trait. Classifying a trait as sensitive (or no longer) encrypts (or
+    decrypts) its stored values in the background (profiles.services.sensitive)."""
+
+    form = TraitPolicyForm
+    list_display = ["trait", "strategy", "classification", "source_priority"]
+    list_filter = ["strategy", "classification"]
     search_fields = ["trait"]
+
+    def save_model(self, request, obj, form, change):
+        sensitive_before = change and form.initial.get("classification") == TraitPolicy.Classification.SENSITIVE
+        trait_policy_save(policy=obj)
+        if sensitive_before != (obj.classification == TraitPolicy.Classification.SENSITIVE):
+            messages.info(request, f"The stored values of {obj.trait!r} are being "
+                                   f"{'encrypted' if not sensitive_before else 'decrypted'} in the background.")
+
+    def delete_model(self, request, obj):
+        trait_policy_delete(policy=obj)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset:
+            trait_policy_delete(policy=policy)
 
 
 @admin.register(TraitValue)

@@ -11,6 +11,12 @@ class ProfilesConfig(AppConfig):
 
         registry.register("profiles", export=services.personal_data_export, erase=services.personal_data_erase,
                           models=services.PERSONAL_DATA_MODELS)
+        # Trait classification (TraitPolicy) for masking everywhere, and the re-encryption of sensitive traits.
+        from cdp.core import crypto, masking
+        from profiles.services.golden import Policies
+
+        masking.register_classification(lambda: Policies.cached().classification)
+        crypto.register_rotation("profiles.sensitive_traits", services.sensitive_values_rotate)
         dashboard.register_metric(dashboard.Metric(
             key="profiles", label="Profiles", count=selectors.profile_count, url_name="profiles:list",
             permission="profiles.view_profile", order=10))

@@ -194,8 +194,9 @@ class TraitValue(models.Model):
 
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="trait_values")
     name = models.CharField(max_length=200)
-    value = models.JSONField(null=True)
-    value_hash = models.CharField(max_length=32, help_text="md5 of the canonical JSON of the value")
+    value = models.JSONField(null=True, help_text="The value; for a sensitive trait its encrypted text")
+    value_hash = models.CharField(max_length=32, help_text="md5 of the canonical JSON of the value; for a sensitive "
+                                                           "trait a keyed hash (HMAC, cdp.core.crypto.keyed_hash)")
     source = models.CharField(max_length=64, blank=True)
     first_observed_at = models.DateTimeField()
     observed_at = models.DateTimeField(help_text="When this value was last observed from this source")
@@ -211,7 +212,9 @@ class TraitValue(models.Model):
 
 
 class TraitPolicy(models.Model):
-    """Survivorship for one trait ("*": the default for every trait without its own policy)."""
+    """Per trait: survivorship and classification ("*": the default survivorship of every trait without its own
+    policy). The one place that says which traits are personal (PII) or sensitive (encrypted at rest; see
+    profiles.services.sensitive)."""
 
     class Strategy(models.TextChoices):
         SOURCE_PRIORITY = "source_priority", "Source priority"
@@ -219,17 +222,30 @@ class TraitPolicy(models.Model):
         MOST_FREQUENT = "most_frequent", "Most frequent"
         FIRST_NON_EMPTY = "first_non_empty", "First non-empty"
 
+    class Classification(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        PII = "pii", "Personal data (PII): masked without view_pii"
+        SENSITIVE = "sensitive", "Sensitive (GDPR Art. 9): encrypted at rest, masked without view_pii"
+
     trait = models.CharField(max_length=200, unique=True)
-    strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.MOST_RECENT)
+    strategy = models.CharField(
+        max_length=32, choices=Strategy.choices, default=Strategy.MOST_RECENT, blank=True,
+        help_text='Empty: the default policy\'s ("*") strategy and source priority')
     source_priority = models.JSONField(
         default=list, blank=True, help_text="Source slugs, most trusted first (for source priority; also breaks ties)")
+    classification = models.CharField(
+        max_length=16, choices=Classification.choices, blank=True, default="", db_default="",
+        help_text="Empty: PII for the known personal names (email, phone, names, address, birthday, ids; "
+                  "cdp.core.masking.PII_KINDS), normal otherwise. Sensitive: special categories (health, religion, "
+                  "ethnicity, political opinion, sexual orientation, trade union ...): encrypted at rest, segments "
+                  "may only test whether it is set")
 
     class Meta:
         verbose_name_plural = "trait policies"
         ordering = ["trait"]
 
     def __str__(self) -> str:
-        return f"{self.trait}: {self.strategy}"
+        return f"{self.trait}: {self.strategy or 'default'}"
 
 
 class MatchRule(models.Model):

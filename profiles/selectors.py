@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
-from cdp.core.masking import PII_KINDS, mask_for
+from cdp.core.masking import PII_KINDS, is_sealed, mask_for, reveal
 from profiles.filters import EventFilter, ProfileFilter
 from profiles.models import (
     ComputedTrait,
@@ -23,6 +23,7 @@ from profiles.models import (
     TraitValue,
 )
 from profiles.search import identifier_candidates
+from profiles.services.golden import Policies
 
 TIMELINE_PAGE_SIZE = 50
 MAX_TOMBSTONE_HOPS = 20
@@ -130,7 +131,8 @@ def timeline_facets(*, profile: Profile) -> dict[str, list]:
 
 def profile_lineage(*, profile: Profile) -> list[dict]:
     """Each trait's winning value with why it won (Profile.trait_sources) and every value seen for it
-    (TraitValue: source, time, how often), the winner first, then the most recent."""
+    (TraitValue: source, time, how often), the winner first, then the most recent. Values are as stored: a
+    sensitive trait's are sealed (the presentation reveals or masks them for the user)."""
     seen: dict[str, list] = {}
     for row in TraitValue.objects.filter(profile=profile).order_by("name", "-observed_at", "-id"):
         seen.setdefault(row.name, []).append(row)
@@ -138,10 +140,11 @@ def profile_lineage(*, profile: Profile) -> list[dict]:
     lineage = []
     for name in sorted(set(profile.traits or {}) | set(seen), key=str):
         winner = (profile.traits or {}).get(name)
+        plain_winner = reveal(winner)  # the golden record and the lineage seal the same value differently
         why = sources.get(name) or {}
         values = []
         for row in seen.get(name, []):
-            wins = row.value == winner and (not why.get("source") or row.source == why.get("source"))
+            wins = reveal(row.value) == plain_winner and (not why.get("source") or row.source == why.get("source"))
             values.append({"value": row.value, "source": row.source, "observed_at": row.observed_at,
                            "first_observed_at": row.first_observed_at, "seen_count": row.seen_count,
                            "winner": wins})
@@ -151,6 +154,24 @@ def profile_lineage(*, profile: Profile) -> list[dict]:
                         if isinstance(why.get("observed_at"), str) else why.get("observed_at"),
                         "strategy": why.get("strategy", ""), "why": why.get("why", ""), "values": values})
     return lineage
+
+
+def sensitive_trait_names() -> frozenset[str]:
+    """The traits classified as sensitive (TraitPolicy; cached per process for a few seconds)."""
+    return Policies.cached().sensitive
+
+
+def trait_is_sensitive(name: str) -> bool:
+    """Whether a trait name, or the trait a dotted path walks into ("diagnosis.code"), is sensitive."""
+    sensitive = sensitive_trait_names()
+    return bool(sensitive) and (name in sensitive or str(name).split(".", 1)[0] in sensitive)
+
+
+def traits_without_sensitive(traits: dict) -> dict:
+    """The traits without the sensitive ones (and without any sealed value): what may leave the CDP to a system
+    that must never get them (the personalization API)."""
+    sensitive = sensitive_trait_names()
+    return {name: value for name, value in traits.items() if name not in sensitive and not is_sealed(value)}
 
 
 def profile_merges(*, profile: Profile):

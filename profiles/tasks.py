@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from profiles.models import ComputedTrait
-from profiles.services import computed, insights, matching
+from profiles.services import computed, insights, matching, sensitive
 
 # The most profile ids one task takes; a larger change is split over several tasks.
 MATCH_TASK_MAX_IDS = 2000
@@ -57,3 +57,13 @@ def insights_run_all() -> dict:
 def insight_run(kind: str) -> int:
     """Train and score one kind of insight model ("Run now"); returns the run's id."""
     return insights.insight_run(kind=kind).pk
+
+
+# --- sensitive traits (profiles.services.sensitive) -----------------------------------------------------------------
+
+
+@shared_task(name="profiles.tasks.trait_values_reseal")
+def trait_values_reseal(name: str) -> dict:
+    """Encrypt or decrypt one trait's stored values after it was classified as sensitive or no longer is
+    (idempotent: reads the classification now and leaves values already in the right form alone)."""
+    return sensitive.trait_values_reseal(name=name)

@@ -19,7 +19,7 @@ from django.views import View
 
 from cdp.core import profile_panels
 from cdp.core.htmx import notify, render_page
-from cdp.core.masking import PII_KINDS, can_view_pii, mask
+from cdp.core.masking import SENSITIVE, can_view_pii, is_sealed, mask, reveal, trait_kind
 from cdp.core.services import audit_record
 from cdp.core.views import CDPPageView, CDPViewMixin, FilteredListView
 from profiles import selectors
@@ -62,19 +62,25 @@ def _shown(value) -> str:
     return "" if value is None else str(value)
 
 
+def _kind(name: str, value) -> str | None:
+    """How a trait is masked (cdp.core.masking.trait_kind); a sealed value is sensitive whatever its name."""
+    return trait_kind(name) or (SENSITIVE if is_sealed(value) else None)
+
+
 def _masked(user, name: str, value) -> tuple[str, bool]:
-    """A trait value as text for ``user``, and whether it was masked."""
-    text = _shown(value)
-    if name in PII_KINDS and not can_view_pii(user) and text:
-        return mask(text, PII_KINDS[name]), True
-    return text, False
+    """A trait value as text for ``user`` (a sensitive one decrypted), and whether it was masked."""
+    kind = _kind(name, value)
+    if kind and not can_view_pii(user) and value not in (None, ""):
+        return mask(_shown(value), kind), True
+    return _shown(reveal(value)), False
 
 
 def _lineage_rows(profile, user) -> list[dict]:
     rows = []
     for trait in selectors.profile_lineage(profile=profile):
         trait["shown"], trait["masked"] = _masked(user, trait["name"], trait["value"])
-        trait["pii"] = trait["name"] in PII_KINDS
+        kind = _kind(trait["name"], trait["value"])
+        trait["pii"], trait["sensitive"] = kind is not None, kind == SENSITIVE
         trait["strategy_label"] = STRATEGY_LABELS.get(trait["strategy"], trait["strategy"])
         for item in trait["values"]:
             item["shown"], item["masked"] = _masked(user, trait["name"], item["value"])

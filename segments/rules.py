@@ -292,10 +292,16 @@ def _is_date(value) -> bool:
 
 
 def _check_trait(node, path, check):
+    from profiles.selectors import trait_is_sensitive
     from segments import catalog
 
     if not catalog.trait_exists(node["trait"]):
         check.add(_join(path, "trait"), f"No profile has a trait {node['trait']!r}.")
+    if node["op"] not in ("exists", "not_exists") and trait_is_sensitive(node["trait"]):
+        # Encrypted at rest (profiles.services.sensitive): only whether it is set can be tested.
+        check.add(_join(path, "op"), f"{node['trait']!r} is a sensitive trait, encrypted at rest: a segment may "
+                                     "only test whether it is set or not set, never its value.")
+        return
     _check_value(node["op"], node.get("value"), path, check)
 
 

@@ -100,3 +100,24 @@ __all__ += [
     "computed_traits_recompute_enqueue",
     "computed_values_refresh",
 ]
+
+# Trait classification and encryption at rest of sensitive traits (profiles.services.sensitive).
+from profiles.services.sensitive import (  # noqa: E402
+    ClassificationInvalid,
+    sensitive_values_rotate,
+    trait_classification_check,
+    trait_classify,
+    trait_policy_delete,
+    trait_policy_save,
+    trait_values_reseal,
+)
+
+__all__ += [
+    "ClassificationInvalid",
+    "sensitive_values_rotate",
+    "trait_classification_check",
+    "trait_classify",
+    "trait_policy_delete",
+    "trait_policy_save",
+    "trait_values_reseal",
+]

@@ -4,6 +4,12 @@
 often. ``TraitPolicy`` says per trait which value wins ("*" is the default); ``Profile.traits`` holds the winners
 (fast reads) and ``Profile.trait_sources`` says why each won. An explicit null ends a trait under "most recent"
 (Segment's way to unset it); the other strategies skip empty values.
+
+Sensitive traits (``TraitPolicy.classification``, see profiles.services.sensitive) are kept encrypted in every
+store: an observed value is sealed (``seal``: ``cdp.core.crypto.encrypt`` of its canonical JSON) as it enters, and
+its lineage row is keyed by a keyed hash of the plain value instead of an md5 (which a guess could be tested
+against). Survivorship works on sealed values unchanged: equal values have equal keyed hashes (most frequent), and
+only None and empty values, which stay plain, are "empty".
 """
 
 import hashlib
@@ -15,6 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from cdp.core import crypto
 from profiles.models import Profile, TraitPolicy, TraitValue
 
 DEFAULT_POLICY = "*"
@@ -37,7 +44,37 @@ def trait_policies_install(*, model=None) -> int:
 
 
 def value_hash(value) -> str:
+    """The lineage key of a value: md5 of its canonical JSON; for a sealed value the keyed hash of the plain one."""
+    if isinstance(value, Sealed):
+        return value.hash
+    if crypto.is_encrypted(value):
+        return sensitive_hash(crypto.decrypt(value))
     return hashlib.md5(canonical_json(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def sensitive_hash(text: str) -> str:
+    """The lineage key of a sensitive value (its canonical JSON): a keyed hash, 128 bits like the md5 column."""
+    return crypto.keyed_hash(text)[:32]
+
+
+class Sealed(str):
+    """The stored form of a sensitive trait's value (``PREFIX`` + a Fernet token), carrying the keyed hash of the
+    plain value so that lineage needs no decryption. JSON encodes it as the string it is."""
+
+    hash: str
+
+
+def seal(value):
+    """A sensitive trait's value as it is stored: the encrypted canonical JSON. None and empty values stay as they
+    are (they hold nothing, and survivorship must still see them as empty); a sealed value stays sealed.
+    ``cdp.core.masking.unseal`` reads it back."""
+    if is_empty(value) or isinstance(value, Sealed):
+        return value
+    text = canonical_json(value)
+    sealed = Sealed(crypto.encrypt(text))
+    sealed.hash = sensitive_hash(text)
+    return sealed
+
 
 
 def canonical_json(value) -> str:
@@ -62,8 +99,17 @@ class Policies:
     def __init__(self, rows=None):
         if rows is None:
             rows = list(TraitPolicy.objects.all())
-        self.by_trait = {p.trait: (p.strategy, list(p.source_priority or [])) for p in rows}
-        self.default = self.by_trait.get(DEFAULT_POLICY, (Strategy.MOST_RECENT.value, []))
+        default = next((p for p in rows if p.trait == DEFAULT_POLICY and p.strategy), None)
+        self.default = (default.strategy, list(default.source_priority or [])) if default \
+            else (Strategy.MOST_RECENT.value, [])
+        # A policy without a strategy only classifies its trait: survivorship is the default's.
+        self.by_trait = {p.trait: (p.strategy, list(p.source_priority or [])) if p.strategy else self.default
+                         for p in rows}
+        # name -> "normal" / "pii" / "sensitive", for the traits classified explicitly.
+        self.classification = {p.trait: p.classification for p in rows
+                               if p.classification and p.trait != DEFAULT_POLICY}
+        self.sensitive = frozenset(name for name, kind in self.classification.items()
+                                   if kind == TraitPolicy.Classification.SENSITIVE)
 
     def get(self, name: str) -> tuple[str, list[str]]:
         return self.by_trait.get(name, self.default)
@@ -171,13 +217,19 @@ def golden_record_recompute(*, profile: Profile, names=None, policies: Policies 
     return profile
 
 
-def trait_values_record(entries: list[tuple[int, str, object, str, datetime]]) -> None:
+def trait_values_record(entries: list[tuple[int, str, object, str, datetime]],
+                        sensitive: frozenset | None = None) -> None:
     """Record observed trait values: (profile_id, name, value, source, observed_at). Repeats of a (profile, name,
-    source, value) bump seen_count and move observed_at forward; first_observed_at keeps the earliest."""
+    source, value) bump seen_count and move observed_at forward; first_observed_at keeps the earliest. Values of
+    ``sensitive`` names (by default the classified ones) are sealed unless they are already."""
     if not entries:
         return
+    if sensitive is None:
+        sensitive = Policies.cached().sensitive
     merged: dict[tuple, list] = {}
     for pk, name, value, source, at in entries:
+        if sensitive and name in sensitive:
+            value = seal(value)
         key = (pk, name, source[:64], value_hash(value))
         if key in merged:
             row = merged[key]

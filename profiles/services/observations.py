@@ -252,10 +252,13 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
     # Traits: lineage entries, and the winners of the touched traits.
     lineage: list[tuple[int, str, object, str, datetime]] = []
     touched: dict[int, set[str]] = {}
+    sensitive = policies.sensitive  # sealed as they enter: every copy below (golden record, lineage) is encrypted
     for index in sorted(range(len(observations)), key=lambda i: observations[i].timestamp):
         obs, ref = observations[index], refs[index]
         entry = state[ref]
         for name, value in (obs.traits or {}).items():
+            if sensitive and name in sensitive:
+                value = golden.seal(value)
             lineage.append((ref, name, value, obs.source[:64], obs.timestamp))
             touched.setdefault(ref, set()).add(name)
         if entry["first"] is None or obs.timestamp < entry["first"]:
@@ -288,9 +291,11 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
     elif changed:
         _profiles_update(changed, now)
     if lineage:
-        golden.trait_values_record([(real[ref], name, value, source, at) for ref, name, value, source, at in lineage])
+        golden.trait_values_record([(real[ref], name, value, source, at) for ref, name, value, source, at in lineage],
+                                   sensitive)
 
-    events = [(real[ref], obs.event_type, obs.event_name[:200], obs.channel[:32], obs.properties, obs.context,
+    events = [(real[ref], obs.event_type, obs.event_name[:200], obs.channel[:32],
+               *(_event_sealed(obs, sensitive) if sensitive else (obs.properties, obs.context)),
                obs.timestamp.isoformat(), obs.source[:64], obs.message_id[:128])
               for obs, ref in zip(observations, refs, strict=True) if obs.event_type]
     if events:
@@ -301,6 +306,19 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         profile_ids = _merges_apply(merges, real, profile_ids, observations, rules)
     profile_changed_on_commit(profile_ids)
     return profile_ids
+
+
+def _event_sealed(obs: Observation, sensitive: frozenset) -> tuple[dict, dict]:
+    """The event's properties and context with the person's sensitive traits sealed: an identify call's properties
+    are its traits, and any call may carry them in context.traits (copies, so the observation stays as it came)."""
+    properties, context = obs.properties, obs.context
+    if obs.event_type == Event.Type.IDENTIFY and isinstance(properties, dict) and not sensitive.isdisjoint(properties):
+        properties = {key: golden.seal(value) if key in sensitive else value for key, value in properties.items()}
+    traits = context.get("traits") if isinstance(context, dict) else None
+    if isinstance(traits, dict) and not sensitive.isdisjoint(traits):
+        context = {**context, "traits": {key: golden.seal(value) if key in sensitive else value
+                                         for key, value in traits.items()}}
+    return properties, context
 
 
 def _winners(state: dict, touched: dict[int, set[str]], lineage: list, policies: golden.Policies) -> set[int]:

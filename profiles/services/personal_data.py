@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from cdp.core.masking import reveal
 from profiles.models import (
     ComputedValue,
     Event,
@@ -29,6 +30,12 @@ def _iso(value):
 
 
 def personal_data_export(profile: Profile) -> dict:
+    """Everything profiles holds about the person, sensitive traits decrypted (the person gets their data, not
+    ciphertext). Raises ``cdp.core.crypto.DecryptionError`` rather than leave out a value no key decrypts."""
+    return reveal(_export(profile), strict=True)
+
+
+def _export(profile: Profile) -> dict:
     return {
         "profile": {"id": profile.pk, "created_at": profile.created_at.isoformat(), "traits": profile.traits,
                     "trait_sources": profile.trait_sources,

@@ -5,7 +5,17 @@ import json
 
 from django import forms, template
 
-from cdp.core.masking import PII_KINDS, can_view_pii, mask, mask_data, mask_for
+from cdp.core.masking import (
+    PII_KINDS,
+    SENSITIVE,
+    can_view_pii,
+    is_sealed,
+    mask,
+    mask_data,
+    mask_for,
+    reveal,
+    trait_kind,
+)
 
 register = template.Library()
 
@@ -28,7 +38,7 @@ def pii(context, value, kind="text"):
 @register.filter
 def pii_kind(name) -> str:
     """How a trait or identity named ``name`` is masked: ``{% pii identity.value identity.type|pii_kind %}``."""
-    return PII_KINDS.get(str(name), "text")
+    return trait_kind(str(name)) or "text"
 
 
 def _display(value) -> str:
@@ -42,15 +52,17 @@ def _display(value) -> str:
 @register.simple_tag(takes_context=True)
 def masked_items(context, data):
     """``{% masked_items profile.traits as traits %}``: the (key, value) pairs of a dict, sorted by key, the
-    personal ones (cdp.core.masking.PII_KINDS) masked unless the user may see personal data. Each item has
-    ``key``, ``value`` (text), ``pii`` (the key names personal data) and ``masked`` (the value is hidden)."""
+    personal and sensitive ones (cdp.core.masking.trait_kind, sealed values) masked unless the user may see personal
+    data, sealed ones decrypted if they may. Each item has ``key``, ``value`` (text), ``pii`` (the key names
+    personal data) and ``masked`` (the value is hidden)."""
     visible = can_view_pii(_user(context))
     items = []
     for key in sorted(data or {}, key=str):
         value = data[key]
-        personal = key in PII_KINDS
+        kind = trait_kind(key) or (SENSITIVE if is_sealed(value) else None)
+        personal = kind is not None
         masked = personal and not visible and value not in (None, "")
-        shown = mask(_display(value), PII_KINDS[key]) if masked else _display(value if visible else mask_data(value))
+        shown = mask(_display(value), kind) if masked else _display(reveal(value) if visible else mask_data(value))
         items.append({"key": key, "value": shown, "pii": personal, "masked": masked})
     return items
 
