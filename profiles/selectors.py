@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
-from cdp.core.masking import PII_KINDS, is_sealed, mask_for, reveal
+from cdp.core.masking import PII_KINDS, SENSITIVE, is_sealed, mask_for, reveal
 from profiles.filters import EventFilter, ProfileFilter
 from profiles.models import (
     ComputedTrait,
@@ -233,7 +233,7 @@ def profile_computed_values(*, profile, user=None) -> list[dict]:
     for trait in ComputedTrait.objects.filter(enabled=True):
         value = stored[trait.pk].value if trait.pk in stored else None
         text = computed_value_text(trait, value)
-        kind = _pii_kind(trait)
+        kind = SENSITIVE if is_sealed(value) else _pii_kind(trait)  # sealed: taken from a sensitive trait's copy
         if kind and value is not None and user is not None:
             value = text = mask_for(user, str(value), kind)
         rows.append({"key": trait.key, "name": trait.name, "value_type": trait.value_type, "trait": trait,

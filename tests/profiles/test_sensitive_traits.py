@@ -319,3 +319,14 @@ def test_sensitive_traits_are_never_shared(patient):
     assert set(traits_without_sensitive(traits)) == {"email"}
     # A sealed value left by a reclassification in progress is not shared either.
     assert traits_without_sensitive({"x": crypto.encrypt('"y"'), "city": "Bonn"}) == {"city": "Bonn"}
+
+
+def test_a_computed_value_taken_from_a_sensitive_trait_is_revealed_or_hidden_by_role(patient, make_user):
+    from profiles.selectors import profile_computed
+    from profiles.services import computed_trait_create, computed_values_refresh
+
+    computed_trait_create(key="last_diagnosis", name="Last diagnosis", aggregation="last", field="diagnosis")
+    computed_values_refresh(profile_ids=[patient.pk])
+    assert SECRET not in stored_text()  # computed from the events' encrypted copies
+    assert profile_computed(profile=patient, user=make_user("Sales"))["last_diagnosis"] == SECRET
+    assert profile_computed(profile=patient, user=make_user("Marketing"))["last_diagnosis"] == "•••"
