@@ -137,9 +137,17 @@ class MappingEditor:
                      consent_form_url=data.get("consent_form_url", "").strip())
         for index in range(count):
             source_field = data.get(f"from_{index}", "").strip()
+            target, type_name = data.get(f"to_{index}", "ignore"), data.get(f"type_{index}", "")
+            # A column switched to a consent target keeps no name or type from before: decisions are read as
+            # words, and the consent time is a date and time.
+            if consent_purpose(target) and type_name != "boolean":
+                type_name = ""
+            elif target == CONSENT_TIME and type_name not in ("", "datetime"):
+                type_name = "datetime"
             editor.rows.append(EditorRow(
-                index=index, source_field=source_field, target=data.get(f"to_{index}", "ignore"),
-                name=data.get(f"name_{index}", "").strip(), type=data.get(f"type_{index}", ""),
+                index=index, source_field=source_field, target=target,
+                name="" if consent_purpose(target) or target == CONSENT_TIME else data.get(f"name_{index}", "").strip(),
+                type=type_name,
                 format=data.get(f"format_{index}", "").strip(), fixed=fixed_fields and source_field in columns))
         if data.get("add_row"):
             editor.rows.append(EditorRow(index=len(editor.rows)))

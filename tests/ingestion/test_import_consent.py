@@ -342,6 +342,11 @@ def test_the_mapping_step_offers_the_purposes_and_saves_the_proof(admin_client, 
     assert 'value="consent.email_marketing" selected' in html
     assert "&quot;categoryPreferences&quot;" in html and "nl-2025-01" in html
 
+    # A column switched from a trait to consent drops the trait's name and type (decisions are read as words).
+    switched = admin_client.post(url, dict(form, name_2="newsletter", type_2="string"), HTTP_HX_REQUEST="true")
+    html = switched.content.decode()
+    assert "leave the type empty" not in html and "&quot;email_marketing&quot;: true" in html
+
     unknown = dict(form, to_2="consent.newsletter")
     response = admin_client.post(url, dict(unknown, action="save"))
     html = response.content.decode()
