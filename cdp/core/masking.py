@@ -105,9 +105,10 @@ def unseal(value):
     return value
 
 
-def reveal(value, *, strict: bool = False):
+def reveal(value, *, strict: bool = False, as_sent: bool = False):
     """Any JSON value with its sealed values decrypted, at every depth. A value no configured key decrypts shows as
-    ``UNREADABLE`` (``strict``: raises ``crypto.DecryptionError``, for exports that must be complete)."""
+    ``UNREADABLE``; ``as_sent``: as the text it is (a sender may send text that merely looks sealed); ``strict``:
+    raises ``crypto.DecryptionError``."""
     if isinstance(value, str):
         if not crypto.is_encrypted(value):
             return value
@@ -116,13 +117,15 @@ def reveal(value, *, strict: bool = False):
         except crypto.DecryptionError:
             if strict:
                 raise
+            if as_sent:
+                return value
             logger.warning("A sealed value could not be decrypted: CDP_ENCRYPTION_KEYS lacks the key that "
                            "encrypted it.")
             return UNREADABLE
     if isinstance(value, dict):
-        return {key: reveal(item, strict=strict) for key, item in value.items()}
+        return {key: reveal(item, strict=strict, as_sent=as_sent) for key, item in value.items()}
     if isinstance(value, list):
-        return [reveal(item, strict=strict) for item in value]
+        return [reveal(item, strict=strict, as_sent=as_sent) for item in value]
     return value
 
 

@@ -18,6 +18,7 @@ from profiles.models import (
     Profile,
     TraitValue,
 )
+from profiles.services.golden import Policies
 
 # The models these handlers answer for (registered in ProfilesConfig.ready()).
 PERSONAL_DATA_MODELS = ["profiles.Profile", "profiles.Identity", "profiles.Event", "profiles.TraitValue",
@@ -31,8 +32,17 @@ def _iso(value):
 
 def personal_data_export(profile: Profile) -> dict:
     """Everything profiles holds about the person, sensitive traits decrypted (the person gets their data, not
-    ciphertext). Raises ``cdp.core.crypto.DecryptionError`` rather than leave out a value no key decrypts."""
-    return reveal(_export(profile), strict=True)
+    ciphertext). Raises ``cdp.core.crypto.DecryptionError`` rather than leave out a sensitive trait's value that no
+    key decrypts; elsewhere, text that only looks encrypted (anyone can send it) is exported as it is."""
+    data = _export(profile)
+    sensitive = Policies.cached().sensitive
+    for name, value in data["profile"]["traits"].items():
+        if name in sensitive:
+            reveal(value, strict=True)
+    for row in data["trait_values"]:
+        if row["name"] in sensitive:
+            reveal(row["value"], strict=True)
+    return reveal(data, as_sent=True)
 
 
 def _export(profile: Profile) -> dict:

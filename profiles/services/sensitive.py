@@ -174,6 +174,14 @@ def _rewrite_dict(data, names: set[str], fix: Callable) -> tuple[dict, bool]:
     return out, changed
 
 
+def _stored_hash(value) -> str:
+    """The lineage key of a stored value: a stored encrypted value (not a fresh ``Sealed``) is decrypted to compute
+    its keyed hash with the first key."""
+    if crypto.is_encrypted(value) and not isinstance(value, golden.Sealed):
+        return golden.sensitive_hash(crypto.decrypt(value))
+    return golden.value_hash(value)
+
+
 def _chunk_ids() -> Iterable[list[int]]:
     """Every profile id (tombstones too), in chunks, in id order."""
     last = 0
@@ -196,7 +204,7 @@ def _lineage_rewrite(profile_ids: list[int], names: set[str], fix: Callable) -> 
     changed: dict[int, TraitValue] = {}
     for row in rows:
         value = fix(row.value)
-        new_hash = golden.value_hash(value)
+        new_hash = _stored_hash(value)
         key = (row.profile_id, row.name, row.source, new_hash)
         survivor = kept.get(key)
         if survivor is not None:
@@ -268,7 +276,7 @@ def _merge_journal_rewrite(names: set[str], fix: Callable) -> int:
                         if isinstance(row, dict) and row.get("name") in names:
                             value = fix(row.get("value"))
                             if value is not row.get("value"):
-                                pair[side] = {**row, "value": value, "value_hash": golden.value_hash(value)}
+                                pair[side] = {**row, "value": value, "value_hash": _stored_hash(value)}
                                 touched = True
                 if touched:
                     merge.moved = moved

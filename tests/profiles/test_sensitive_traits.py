@@ -188,6 +188,14 @@ def test_the_data_subject_export_decrypts(patient, key):
     assert {e["properties"].get("diagnosis") for e in exported["events"]} == {SECRET, "asthma"}
 
 
+def test_text_that_only_looks_encrypted_is_exported_as_sent(patient):
+    fake = crypto.PREFIX + "gAAAAABnot-a-token"
+    profile = see({"nickname": fake}, at=T0 + timedelta(days=2), who=("email", "pat@example.org"))
+    exported = personal_data_export(profile)
+    assert exported["profile"]["traits"]["nickname"] == fake
+    assert exported["profile"]["traits"]["diagnosis"] == SECRET
+
+
 def test_a_missing_key_is_a_clear_error_in_the_export_and_a_marker_on_the_page(patient, key, client, make_user):
     key.CDP_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     crypto.keys_changed()
