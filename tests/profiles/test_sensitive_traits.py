@@ -212,6 +212,7 @@ def lineage(name):
 
 def test_reclassification_encrypts_and_decrypts_what_is_stored(classify):
     see({"union": "ver.di", "city": "Köln"}, at=T0)
+    see({"union": "ver.di"}, at=T0 + timedelta(hours=1), event="track", context={"traits": {"union": "ver.di"}})
     winner = see({"union": "ver.di"}, at=T0 + timedelta(days=1), source="web")
     other = ("email", "b@example.org")
     see({"union": "ver.di"}, at=T0 + timedelta(days=2), who=other)
@@ -225,17 +226,19 @@ def test_reclassification_encrypts_and_decrypts_what_is_stored(classify):
     assert Profile.objects.get(pk=winner.pk).traits["city"] == "Köln"  # other traits are left alone
     assert all(crypto.is_encrypted(value) for value in TraitValue.objects.filter(name="union")
                .values_list("value", flat=True))
-    assert lineage("union") == {(winner.pk, "crm", "ver.di"): 2, (winner.pk, "web", "ver.di"): 1,
+    assert lineage("union") == {(winner.pk, "crm", "ver.di"): 3, (winner.pk, "web", "ver.di"): 1,
                                 (winner.pk, "crm", "IG Metall"): 1}
+    track = Event.objects.get(type="track")
+    assert unseal(track.context["traits"]["union"]) == "ver.di"
     assert trait_values_reseal(name="union") == {"profiles": 0, "trait_values": 0, "events": 0, "merges": 0}
     # The keyed hashes are those the write path computes: the same value again is counted on its row.
     see({"union": "ver.di"}, at=T0 + timedelta(days=4))
-    assert lineage("union")[(winner.pk, "crm", "ver.di")] == 3
+    assert lineage("union")[(winner.pk, "crm", "ver.di")] == 4
 
     # The merge journal's snapshots were sealed too; an undo gives the loser its values back, still sealed.
     winner, loser = merge_undo(merge=Merge.objects.get())
     assert unseal(loser.traits["union"]) == "IG Metall"
-    assert lineage("union") == {(winner.pk, "crm", "ver.di"): 2, (winner.pk, "web", "ver.di"): 1,
+    assert lineage("union") == {(winner.pk, "crm", "ver.di"): 3, (winner.pk, "web", "ver.di"): 1,
                                 (loser.pk, "crm", "ver.di"): 1, (loser.pk, "crm", "IG Metall"): 1}
     assert "IG Metall" not in stored_text()
 
@@ -245,8 +248,9 @@ def test_reclassification_encrypts_and_decrypts_what_is_stored(classify):
     assert crypto.PREFIX not in stored_text()
     assert set(TraitValue.objects.filter(name="union", value="ver.di").values_list("value_hash", flat=True)) == {
         hashlib.md5(b'"ver.di"', usedforsecurity=False).hexdigest()}
+    assert Event.objects.get(type="track").context["traits"] == {"union": "ver.di"}
     see({"union": "ver.di"}, at=T0 + timedelta(days=5))
-    assert lineage("union")[(winner.pk, "crm", "ver.di")] == 3
+    assert lineage("union")[(winner.pk, "crm", "ver.di")] == 4
 
 
 def test_values_written_under_a_stale_classification_are_combined_when_resealed(classify):
