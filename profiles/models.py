@@ -61,7 +61,11 @@ class Identity(models.Model):
     class Meta:
         verbose_name_plural = "identities"
         constraints = [models.UniqueConstraint(fields=["type", "value"], name="identity_type_value_unique")]
-        indexes = [models.Index(fields=["profile", "type"])]
+        indexes = [models.Index(fields=["profile", "type"]),
+                   # Lookups by an identifier that failed normalization (personalization, profile lookup): without
+                   # it, every unknown visitor's call scanned all identities.
+                   models.Index(fields=["type", "raw_value"], condition=models.Q(flagged=True),
+                                name="identity_flagged_raw")]
 
     def __str__(self) -> str:
         return f"{self.type}:{self.value}"

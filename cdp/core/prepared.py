@@ -79,6 +79,9 @@ class PreparedValues:
         with _cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
+        if connection.queries_logged and connection.queries_log and connection.queries_log[-1]["sql"] is None:
+            # Django's query log cannot render a prepared statement's text: log the SQL it was made from.
+            connection.queries_log[-1]["sql"] = self.sql
         result = []
         for row in rows:
             row = list(row)
