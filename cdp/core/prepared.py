@@ -31,9 +31,10 @@ class PreparingCursor(ServerBindingCursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def _cursor(connection):
+def preparing_cursor(connection):
     """A cursor that prepares its statements on PostgreSQL (Django's query log and error wrapping kept), and
-    Django's own cursor elsewhere."""
+    Django's own cursor elsewhere. For hand-written SQL run often with the same text (each distinct text is
+    prepared once per connection: keep the number of distinct texts bounded)."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.close_if_health_check_failed()
@@ -76,7 +77,7 @@ class PreparedValues:
         for index, number in self.positions:
             params[index] = values[number]
         connection = connections[self.using]
-        with _cursor(connection) as cursor:
+        with preparing_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if connection.queries_logged and connection.queries_log and connection.queries_log[-1]["sql"] is None:
