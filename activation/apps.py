@@ -14,7 +14,7 @@ class ActivationConfig(AppConfig):
 
     def ready(self) -> None:
         from activation import selectors, services, tasks
-        from cdp.core import dashboard, profile_panels, registry, retention
+        from cdp.core import crypto, dashboard, profile_panels, registry, retention
         from profiles.signals import profile_changed
         from segments.signals import segment_entered, segment_exited
 
@@ -24,6 +24,7 @@ class ActivationConfig(AppConfig):
 
         registry.register("activation", export=services.personal_data_export, erase=services.personal_data_erase,
                           models=["activation.DeliveryItem", "activation.SyncMember"])
+        crypto.register_rotation("activation.destination_secrets", services.destination_secrets_rotate)
         retention.register("delivery_logs", label="Delivery logs", delete_batch=services.delivery_logs_delete_batch)
 
         dashboard.register_metric(dashboard.Metric(

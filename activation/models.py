@@ -7,8 +7,10 @@ from django.db import models
 class Destination(models.Model):
     """Where profiles and segments go: a webhook, an email service, a file export, an audience API.
 
-    ``config`` holds the settings that may be shown; ``secrets`` holds signing secrets, tokens and keys, which are
-    shown once when they are made and never again (not in the UI, the API, the admin or a log)."""
+    ``config`` holds the settings that may be shown; ``secrets`` holds signing secrets, tokens and keys, each
+    encrypted (cdp.core.crypto, ``{"token": "enc:v1:..."}``) and decrypted only for the request that uses it
+    (``destinations.base.secret``). They are write-only: shown once when the CDP makes one, and never again (not in
+    the UI, the API, the admin or a log)."""
 
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"

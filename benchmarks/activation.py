@@ -120,10 +120,12 @@ def main() -> None:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["CELERY_BROKER_URL"] = args.broker_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
+    os.environ.setdefault("CDP_DESTINATION_ALLOWED_NETWORKS", "127.0.0.0/8")  # the local receiver (and the worker)
     import django
 
     django.setup()
     import redis
+    from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -171,7 +173,9 @@ def main() -> None:
     server = receiver_start(arrivals, args.port)
     workdir = Path(tempfile.mkdtemp(prefix="cdp-bench-activation-"))
     worker_log = workdir / "worker.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), CDP_VAR_DIR=str(workdir))
+    # the worker decrypts the destination's signing secret with this process's keys
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CDP_VAR_DIR=str(workdir),
+               CDP_ENCRYPTION_KEYS=",".join(settings.CDP_ENCRYPTION_KEYS))
     command = [sys.executable, "-m", "celery", "-A", "cdp", "worker", "-Q", ",".join(q.value for q in Queues),
                "-c", "2", "-l", "WARNING", "-n", f"bench-activation-{run}@%h", "--without-gossip",
                "--without-mingle", "--without-heartbeat"]

@@ -113,6 +113,20 @@ def _encryption_keys(value: str | None) -> list[str]:
     return keys
 
 
+def _networks(value: list[str]) -> list[str]:
+    """CDP_DESTINATION_ALLOWED_NETWORKS: CIDRs (``10.0.0.0/8``, ``fd00::/8``; a bare address is one host)."""
+    import ipaddress
+
+    networks = []
+    for item in value:
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"CDP_DESTINATION_ALLOWED_NETWORKS takes networks such as 10.0.0.0/8 separated by "
+                              f"commas, not {item!r}") from None
+    return networks
+
+
 def _read_key(path: Path, variable: str = "SECRET_KEY") -> str:
     """The key another process is writing; it is a few bytes, so a short wait is enough."""
     import time
@@ -219,5 +233,6 @@ def read_environment(base_dir: Path) -> dict:
         "default_from_email": env_str("DEFAULT_FROM_EMAIL", "cdp@localhost"),
         "suppression_key": env_str("CDP_SUPPRESSION_KEY", ""),
         "encryption_keys": encryption_keys,
+        "destination_allowed_networks": _networks(env_list("CDP_DESTINATION_ALLOWED_NETWORKS", [])),
         "churn_horizon_days": env_int("CDP_CHURN_HORIZON_DAYS", 90, minimum=7, maximum=730),
     }

@@ -233,5 +233,7 @@ CDP_SUPPRESSION_KEY = ENV["suppression_key"]
 # The keys of encryption at rest (cdp.core.crypto), newest first: CDP_ENCRYPTION_KEYS, in the embedded default a key
 # generated into var/. Never derived from SECRET_KEY, so rotating one does not lose the other.
 CDP_ENCRYPTION_KEYS = ENV["encryption_keys"]
+# Internal networks destinations may reach (activation.destinations.network); by default public addresses only.
+CDP_DESTINATION_ALLOWED_NETWORKS = ENV["destination_allowed_networks"]
 # The churn model: days without an order that count as churned (profiles.services.insights_churn).
 INSIGHTS_CHURN_HORIZON_DAYS = ENV["churn_horizon_days"]

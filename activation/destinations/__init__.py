@@ -1,13 +1,16 @@
 """Destination kinds, one module each, with the same small interface (see ``base``). ``kind_module(kind)`` finds
-the module; ``config_clean`` checks a configuration against the kind's fields and splits off its secrets."""
+the module; ``config_clean`` checks a configuration against the kind's fields (addresses must be public:
+``network``) and splits off its secrets, which it encrypts."""
 
 from __future__ import annotations
 
 import secrets as secrets_module
 from types import ModuleType
+from urllib.parse import urlsplit
 
-from activation.destinations import audience_api, email, file, webhook
-from activation.destinations.base import Batch, ConfigField, DestinationError, Item, Result
+from activation.destinations import audience_api, email, file, network, webhook
+from activation.destinations.base import Batch, ConfigField, DestinationError, Item, Result, host_shape_error
+from cdp.core import crypto
 
 KINDS: dict[str, ModuleType] = {"webhook": webhook, "email": email, "file": file, "audience_api": audience_api}
 
@@ -46,6 +49,8 @@ def _value(spec: ConfigField, raw) -> tuple[object, str | None]:
     value = raw.strip()
     if spec.type == "choice" and value not in dict(spec.choices):
         return None, f"Choose one of: {', '.join(dict(spec.choices))}."
+    if spec.type == "host" and value and (error := host_shape_error(value)):
+        return None, error
     if len(value) > 2000:
         return None, "Enter at most 2000 characters."
     return value, None
@@ -53,8 +58,9 @@ def _value(spec: ConfigField, raw) -> tuple[object, str | None]:
 
 def config_clean(kind: str, config: dict, secrets: dict | None = None, *,
                  existing_secrets: dict | None = None) -> tuple[dict, dict, dict]:
-    """Check ``config`` (and ``secrets``) against the kind. Returns (config, secrets to keep, secrets made now,
-    to show once). An empty secret keeps the one already set. Raises ConfigInvalid naming ``config.<field>``."""
+    """Check ``config`` (and ``secrets``) against the kind. Returns (config, secrets to keep, encrypted, and secrets
+    made now, in clear, to show once). An empty secret keeps the one already set. The hosts of addresses must
+    resolve to public addresses (``network.host_error``). Raises ConfigInvalid naming ``config.<field>``."""
     if kind not in KINDS:
         raise ConfigInvalid({"kind": [f"Choose one of: {', '.join(KINDS)}."]})
     module = KINDS[kind]
@@ -75,13 +81,14 @@ def config_clean(kind: str, config: dict, secrets: dict | None = None, *,
         if spec.secret:
             if spec.generated:
                 if not kept.get(spec.name) or raw == "rotate":
-                    made[spec.name] = kept[spec.name] = secrets_module.token_urlsafe(32)
+                    made[spec.name] = secrets_module.token_urlsafe(32)
+                    kept[spec.name] = crypto.encrypt(made[spec.name])
                 continue
             if raw not in (None, ""):
                 if not isinstance(raw, str) or len(raw) > 2000:
                     errors[f"config.{spec.name}"] = ["Enter text of at most 2000 characters."]
                 else:
-                    kept[spec.name] = raw
+                    kept[spec.name] = crypto.encrypt(raw)
             continue
         if raw in (None, ""):
             if spec.required and spec.default is None:
@@ -96,6 +103,11 @@ def config_clean(kind: str, config: dict, secrets: dict | None = None, *,
             clean[spec.name] = value
     for name, messages in module.config_check(clean, kept).items():
         errors.setdefault(f"config.{name}", messages)
+    for spec in module.FIELDS:
+        if spec.type in ("url", "host") and clean.get(spec.name) and f"config.{spec.name}" not in errors:
+            host = urlsplit(clean[spec.name]).hostname if spec.type == "url" else clean[spec.name]
+            if error := network.host_error(host):
+                errors[f"config.{spec.name}"] = [error]
     if errors:
         raise ConfigInvalid(errors)
     return clean, kept, made

@@ -10,6 +10,7 @@ from activation.destinations.base import (
     Result,
     http_call,
     json_body,
+    secret,
     url_error,
 )
 
@@ -42,7 +43,7 @@ def batch_size(config: dict) -> int:
 
 def _headers(destination, batch: Batch | None = None) -> dict:
     headers = {"Content-Type": "application/json", "User-Agent": "cdp-activation/1"}
-    token = destination.secrets.get("token")
+    token = secret(destination, "token")
     if token:
         scheme = destination.config.get("auth_scheme", "Bearer")
         headers[destination.config.get("auth_header") or "Authorization"] = f"{scheme} {token}".strip()

@@ -21,12 +21,15 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
+
+from cdp.core import crypto
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
@@ -80,7 +83,7 @@ class ConfigField:
 
     name: str
     label: str
-    type: str = "text"  # text, url, int, float, choice, bool
+    type: str = "text"  # text, url, host, int, float, choice, bool (url and host: public addresses only)
     required: bool = False
     default: object = None
     help: str = ""
@@ -111,25 +114,59 @@ def url_error(value: str) -> str | None:
     if parts.username or parts.password:
         return "Put credentials in the secret fields, not in the address."
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        parts.port  # noqa: B018 (raises for a port that is not a number or out of range)
     except ValueError:
-        return None
-    if address.is_multicast or address.is_unspecified:
-        return "This address cannot receive requests."
+        return "Enter a port from 1 to 65535."
     return None
 
 
-def signature(secret: str, body: bytes) -> str:
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def host_shape_error(value: str) -> str | None:
+    """A host name or an IP address (no scheme, port, path or space)."""
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    try:
+        name = value.encode("idna").decode("ascii")
+    except UnicodeError:
+        name = ""
+    return None if _HOST_NAME.match(name) else "Enter a host name or an IP address, without scheme, port or path."
+
+
+def secret(destination, name: str) -> str:
+    """A secret of the destination, decrypted for the request that needs it ("" when it is not set). Secrets are
+    stored encrypted (cdp.core.crypto) and decrypted only here, when sending."""
+    value = destination.secrets.get(name)
+    if not value:
+        return ""
+    try:
+        return crypto.decrypt(value)
+    except crypto.DecryptionError:
+        raise DestinationError(f"the destination's {name} cannot be decrypted: CDP_ENCRYPTION_KEYS no longer has "
+                               f"the key it was stored with; enter it again", retryable=False) from None
+
+
+def signature(key: str, body: bytes) -> str:
     """The value of the signature header: HMAC-SHA256 of the exact body bytes, hex, with its scheme."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
 def json_body(data) -> bytes:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
-def _answer_excerpt(response) -> str:
+def _answer_excerpt(response, headers: dict) -> str:
+    """The start of an error answer, without anything we sent in a header (a receiver may echo the token back)."""
     text = (response.text or "").strip().replace("\n", " ")
+    for value in headers.values():
+        for part in {str(value), *str(value).split()}:
+            if len(part) >= 8:
+                text = text.replace(part, "[redacted]")
     return text[:ANSWER_EXCERPT] + ("…" if len(text) > ANSWER_EXCERPT else "")
 
 
@@ -137,8 +174,11 @@ def http_call(method: str, url: str, *, config: dict, headers: dict | None = Non
               ok_statuses: tuple[int, ...] = ()) -> Result:
     """One HTTP request with the destination's connect and read timeouts. A 2xx (or a status in ``ok_statuses``)
     is a Result; anything else a DestinationError that says what happened (never the secrets sent)."""
+    from activation.destinations.network import session  # it builds on this module
+
     try:
-        response = requests.request(method, url, data=body, headers=headers or {}, timeout=timeouts(config),
+        with session() as http:  # every connection checked: public addresses only (network.py)
+            response = http.request(method, url, data=body, headers=headers or {}, timeout=timeouts(config),
                                     allow_redirects=False)
     except requests.ConnectTimeout:
         raise DestinationError(f"could not connect to {urlsplit(url).netloc} within {timeouts(config)[0]:g} s") \
@@ -154,5 +194,6 @@ def http_call(method: str, url: str, *, config: dict, headers: dict | None = Non
     if 200 <= status < 300 or status in ok_statuses:
         return Result(status=status, message=f"HTTP {status}")
     retryable = status >= 500 or status in (408, 425, 429)
-    raise DestinationError(f"HTTP {status} from {urlsplit(url).netloc}: {_answer_excerpt(response)}".rstrip(": "),
-                           status=status, retryable=retryable)
+    excerpt = _answer_excerpt(response, headers or {})
+    raise DestinationError(f"HTTP {status} from {urlsplit(url).netloc}: {excerpt}".rstrip(": "), status=status,
+                           retryable=retryable)

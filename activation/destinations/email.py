@@ -19,6 +19,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import make_msgid
 from django.template import Context, Engine, TemplateSyntaxError
 
+from activation.destinations import network
 from activation.destinations.base import (
     TIMEOUT_FIELDS,
     Batch,
@@ -27,6 +28,7 @@ from activation.destinations.base import (
     Result,
     http_call,
     json_body,
+    secret,
     timeouts,
     url_error,
 )
@@ -40,7 +42,8 @@ DEFAULT_API_URL = {"brevo": "https://api.brevo.com/v3/"}
 FIELDS = (
     ConfigField("provider", "Provider", "choice", required=True, default="smtp", choices=PROVIDERS),
     ConfigField("from_email", "From", required=True, help='The sender, e.g. "Shop <news@shop.example>"'),
-    ConfigField("host", "SMTP host", help="SMTP only"),
+    ConfigField("host", "SMTP host", "host",
+                help="SMTP only; a relay on an internal network must be allowed by CDP_DESTINATION_ALLOWED_NETWORKS"),
     ConfigField("port", "SMTP port", "int", default=587, minimum=1, maximum=65535),
     ConfigField("use_tls", "STARTTLS", "bool", default=True),
     ConfigField("username", "SMTP user name"),
@@ -104,7 +107,7 @@ def _api(destination, path: str) -> str:
 
 
 def _api_headers(destination, batch: Batch | None = None) -> dict:
-    headers = {"api-key": destination.secrets.get("api_key", ""), "Content-Type": "application/json",
+    headers = {"api-key": secret(destination, "api_key"), "Content-Type": "application/json",
                "Accept": "application/json"}
     if batch:
         headers["Idempotency-Key"] = batch.idempotency_key
@@ -138,14 +141,20 @@ def connection_for(destination):
     config = destination.config
     provider = config.get("provider", "smtp")
     if provider == "smtp":
-        return get_connection("django.core.mail.backends.smtp.EmailBackend", host=config.get("host"),
-                              port=int(config.get("port") or 587), username=config.get("username") or "",
-                              password=destination.secrets.get("password") or "",
-                              use_tls=bool(config.get("use_tls")), timeout=timeouts(config)[1], fail_silently=False)
-    kwargs = {"api_key": destination.secrets.get("api_key"), "requests_timeout": timeouts(config)}
+        # SMTP with every connection checked (public addresses only, or CDP_DESTINATION_ALLOWED_NETWORKS)
+        return network.SMTPBackend(host=config.get("host"), port=int(config.get("port") or 587),
+                                   username=config.get("username") or "", password=secret(destination, "password"),
+                                   use_tls=bool(config.get("use_tls")), timeout=timeouts(config)[1],
+                                   fail_silently=False)
+    key_name = "server_token" if provider == "postmark" else "api_key"  # what anymail calls the ESP's key
+    kwargs = {key_name: secret(destination, "api_key") or None, "requests_timeout": timeouts(config)}
     if config.get("api_url"):
         kwargs["api_url"] = config["api_url"].rstrip("/") + "/"
-    return get_connection(f"anymail.backends.{provider}.EmailBackend", fail_silently=False, **kwargs)
+    connection = get_connection(f"anymail.backends.{provider}.EmailBackend", fail_silently=False, **kwargs)
+    # anymail opens a requests session per connection: the same checks on each of its connections (and redirects)
+    make_session = connection.create_session
+    connection.create_session = lambda: network.session_guard(make_session())
+    return connection
 
 
 def _render(template: str, payload: dict) -> str:
@@ -242,6 +251,8 @@ def test_connection(destination) -> Result:
     try:
         connection.open()
         connection.close()
+    except DestinationError:
+        raise
     except Exception as error:
         raise _mail_error(error) from None
     return Result(message="the SMTP server accepted the connection")

@@ -11,18 +11,21 @@ import csv
 import io
 import json
 import re
+from functools import cache
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
+from activation.destinations import network
 from activation.destinations.base import (
     TIMEOUT_FIELDS,
     Batch,
     ConfigField,
     DestinationError,
     Result,
+    secret,
     timeouts,
     url_error,
 )
@@ -72,16 +75,30 @@ def storage_for(destination):
     config = destination.config
     if config.get("storage") == "s3":
         from botocore.config import Config
-        from storages.backends.s3 import S3Storage
 
         connect, read = timeouts(config)
-        return S3Storage(
+        return _checked_s3_storage()(
             bucket_name=config["bucket"], endpoint_url=config.get("endpoint_url") or None,
-            region_name=config.get("region") or None, access_key=destination.secrets.get("access_key_id") or None,
-            secret_key=destination.secrets.get("secret_access_key") or None, file_overwrite=True,
+            region_name=config.get("region") or None, access_key=secret(destination, "access_key_id") or None,
+            secret_key=secret(destination, "secret_access_key") or None, file_overwrite=True,
             default_acl=None, querystring_auth=False,
             client_config=Config(connect_timeout=connect, read_timeout=read, retries={"max_attempts": 1}))
     return FileSystemStorage(location=exports_root() / config["directory"])
+
+
+@cache
+def _checked_s3_storage():
+    """django-storages' S3Storage whose boto3 client connects to checked addresses only (network.py)."""
+    from storages.backends.s3 import S3Storage
+
+    class CheckedS3Storage(S3Storage):
+        @property
+        def connection(self):
+            resource = super().connection
+            network.guard_boto_client(resource.meta.client)
+            return resource
+
+    return CheckedS3Storage
 
 
 def _name(destination, batch: Batch) -> str:
@@ -134,6 +151,8 @@ def _write(destination, batch: Batch) -> Result:
 def _s3_error(error: Exception) -> DestinationError:
     from botocore.exceptions import ClientError, ConnectionError, NoCredentialsError, ReadTimeoutError
 
+    if refused := network.boto_refusal(error):
+        return refused
     if isinstance(error, ReadTimeoutError):
         return DestinationError("the storage did not answer in time")
     if isinstance(error, ConnectionError):

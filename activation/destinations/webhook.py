@@ -13,6 +13,7 @@ from activation.destinations.base import (
     Result,
     http_call,
     json_body,
+    secret,
     signature,
     url_error,
 )
@@ -44,7 +45,7 @@ def _post(destination, batch: Batch) -> Result:
     })
     headers = {"Content-Type": "application/json", "User-Agent": "cdp-activation/1",
                "Idempotency-Key": batch.idempotency_key, "X-CDP-Action": batch.action,
-               "X-CDP-Signature": signature(destination.secrets.get("signing_secret", ""), body)}
+               "X-CDP-Signature": signature(secret(destination, "signing_secret"), body)}
     return http_call("POST", destination.config["url"], config=destination.config, headers=headers, body=body)
 
 

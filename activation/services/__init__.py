@@ -12,6 +12,7 @@ from activation.services.destinations import (
     DestinationSaved,
     destination_create,
     destination_delete,
+    destination_secrets_rotate,
     destination_test,
     destination_update,
 )
@@ -23,7 +24,8 @@ __all__ = [
     "ActivationInvalid", "DestinationSaved", "NotResendable", "OfferInvalid", "activation_create", "activation_delete",
     "activation_update", "activations_due", "deliveries_stalled", "delivery_attempt",
     "delivery_logs_delete_batch", "delivery_resend",
-    "destination_create", "destination_delete", "destination_test", "destination_update", "destinations_forget",
+    "destination_create", "destination_delete", "destination_secrets_rotate", "destination_test",
+    "destination_update", "destinations_forget",
     "offer_create", "offer_delete", "offer_update", "personal_data_erase", "personal_data_export", "sync_finish",
     "sync_run",
 ]

@@ -1,5 +1,5 @@
-"""Destinations: create and change them (the configuration checked per kind, secrets kept apart and shown once),
-test the connection, and forget a person at every destination that can delete."""
+"""Destinations: create and change them (the configuration checked per kind, hosts public only, secrets kept apart,
+encrypted, and shown once), test the connection, and re-encrypt their secrets with the newest key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from activation.destinations import ConfigInvalid, DestinationError, config_clean, kind_module
 from activation.models import Destination
+from cdp.core import crypto
 
 
 @dataclass
@@ -53,6 +54,22 @@ def destination_update(*, destination: Destination, name: str | None = None, con
 def destination_delete(*, destination: Destination) -> None:
     """Delete a destination without activations (they protect it)."""
     destination.delete()
+
+
+@transaction.atomic
+def destination_secrets_rotate() -> int:
+    """Re-encrypt every destination's secrets with the first key of CDP_ENCRYPTION_KEYS (the rotation handler
+    "activation.destination_secrets" of ``manage.py rotate_encryption_key``); a secret stored in clear (from before
+    encryption) is encrypted. Returns how many secrets it re-encrypted."""
+    count = 0
+    for destination in Destination.objects.select_for_update().only("id", "secrets").order_by("pk"):
+        if not destination.secrets:
+            continue
+        destination.secrets = {name: crypto.rotate(value) if crypto.is_encrypted(value) else crypto.encrypt(value)
+                               for name, value in destination.secrets.items() if value}
+        Destination.objects.filter(pk=destination.pk).update(secrets=destination.secrets)
+        count += len(destination.secrets)
+    return count
 
 
 def destination_test(*, destination: Destination) -> tuple[bool, str]:

@@ -17,6 +17,14 @@ from tests.activation.fakes import Mailbox, free_port, receiver_start
 VIPS = {"type": "trait", "trait": "tier", "op": "equals", "value": "vip"}
 
 
+@pytest.fixture(autouse=True)
+def local_fakes_allowed(settings):
+    """The local fake servers listen on 127.0.0.1, which destinations may not reach by default (public addresses
+    only): allowed here as an operator would allow an internal relay. test_destination_security.py proves the
+    refusals without it."""
+    settings.CDP_DESTINATION_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
 @pytest.fixture
 def receiver():
     receiver = receiver_start()

@@ -42,6 +42,7 @@ class Receiver:
     answers: list[tuple[int, float]] = field(default_factory=list)
     accepted_keys: set = field(default_factory=set)
     body: bytes = b'{"ok": true}'  # what a 2xx answer carries
+    error_body: bytes = b'{"error": "refused by the fake"}'  # what a 4xx or 5xx answer carries
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -71,7 +72,7 @@ class Receiver:
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")
-            out = self.body if status < 400 else b'{"error": "refused by the fake"}'
+            out = self.body if status < 400 else self.error_body
             handler.send_header("Content-Length", str(len(out)))
             handler.end_headers()
             handler.wfile.write(out)

@@ -12,6 +12,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -43,7 +44,10 @@ def worker(tmp_path):
     url = (f"postgres://{quote(database['USER'] or '', safe='')}:{quote(database['PASSWORD'] or '', safe='')}@"
            f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}")
     log = tmp_path / "worker.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), CDP_VAR_DIR=str(tmp_path), DATABASE_URL=url)
+    # the worker decrypts the destination's secrets with the test's keys and may reach the local receiver
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CDP_VAR_DIR=str(tmp_path), DATABASE_URL=url,
+               CDP_ENCRYPTION_KEYS=",".join(settings.CDP_ENCRYPTION_KEYS),
+               CDP_DESTINATION_ALLOWED_NETWORKS="127.0.0.0/8")
     command = [sys.executable, "-m", "celery", "-A", "cdp", "worker", "-Q", ",".join(q.value for q in Queues),
                "-P", "solo", "-l", "INFO", "-n", f"activation-test-{uuid.uuid4().hex[:8]}@%h",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -39,9 +39,10 @@ RETENTION = {"headline": "Stay with us: three months at half price", "cta_url": 
 
 
 @pytest.fixture
-def mailbox():
+def mailbox(settings):
     from aiosmtpd.controller import Controller
 
+    settings.CDP_DESTINATION_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the local relay: an allowed internal target
     box = Mailbox()
     controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
