@@ -66,6 +66,8 @@ def config_clean(kind: str, config: dict, secrets: dict | None = None, *,
     module = KINDS[kind]
     if not isinstance(config, dict):
         raise ConfigInvalid({"config": ["Send an object of settings."]})
+    if secrets is not None and not isinstance(secrets, dict):
+        raise ConfigInvalid({"secrets": ['Send an object of secrets, e.g. {"token": "..."}.']})
     secrets = dict(secrets or {})
     errors: dict[str, list[str]] = {}
     known = {spec.name for spec in module.FIELDS}

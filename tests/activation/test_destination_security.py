@@ -397,6 +397,15 @@ def test_secrets_are_write_only_and_an_empty_field_keeps_them(api_as, client, ma
 
 
 @pytest.mark.django_db
+def test_secrets_that_are_not_an_object_are_a_400_naming_them(api_as, receiver):
+    answer = api_as("Marketing").post("/api/v1/destinations/", {"name": "Ads", "kind": "audience_api", "config": {
+        "add_url": receiver.url + "/add", "remove_url": receiver.url + "/remove"}, "secrets": ["tok"]},
+        format="json")
+    assert answer.status_code == 400 and "secrets" in str(answer.json())
+    assert not Destination.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_admin_shows_no_secret(client, receiver):
     from django.contrib.auth import get_user_model
 
