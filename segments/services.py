@@ -240,8 +240,8 @@ class _RecheckPlan:
         self.clear()
 
     def clear(self) -> None:
-        self.fingerprint = None
-        self.segments: list[Segment] = []
+        # (fingerprint, segments in order), replaced as a whole: threads of a process share the plan.
+        self.state: tuple | None = None
         self.conditions: dict[tuple, rule_tree.RecheckCondition] = {}
 
     @staticmethod
@@ -254,13 +254,15 @@ class _RecheckPlan:
             f"(SELECT COUNT(*) || '/' || COALESCE(SUM(id), 0) || '/' || COALESCE(SUM({stamp}), 0) FROM {table})"
             for table in (Segment._meta.db_table, ComputedTrait._meta.db_table))
 
-    def _rebuild(self) -> None:
+    def _rebuild(self) -> tuple:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {self._fingerprint_sql()}")
-            self.fingerprint = tuple(cursor.fetchone())
-        self.segments = selectors.dynamic_segments_in_order()
-        keep = {(s.pk, s.updated_at) for s in self.segments}
+            fingerprint = tuple(cursor.fetchone())
+        segments = selectors.dynamic_segments_in_order()
+        keep = {(s.pk, s.updated_at) for s in segments}
         self.conditions = {key: c for key, c in self.conditions.items() if key in keep}
+        self.state = (fingerprint, segments)
+        return self.state
 
     def _condition(self, segment: Segment) -> rule_tree.RecheckCondition:
         key = (segment.pk, segment.updated_at)
@@ -273,12 +275,11 @@ class _RecheckPlan:
         """For each dynamic segment (or those with ids in ``only``): which of these profiles meet its rules now,
         and which have an open stay; and the segments of the plan. One statement (two more when the
         definitions changed)."""
-        if self.fingerprint is None:
-            self._rebuild()
+        fingerprint, plan = self.state or self._rebuild()
         while True:
-            segments = [s for s in self.segments if only is None or s.pk in only]
+            segments = [s for s in plan if only is None or s.pk in only]
             if not segments:
-                return [], self.segments
+                return [], plan
             profile = Profile._meta.db_table
             columns, params = [], []
             for segment in segments:
@@ -293,15 +294,16 @@ class _RecheckPlan:
             with connection.cursor() as cursor:
                 cursor.execute(sql, (*params, *profile_ids))
                 rows = cursor.fetchall()
-            if rows and tuple(rows[0][:2]) != self.fingerprint:
-                self._rebuild()  # definitions changed since the plan was built: build it again and re-run
+            if rows and tuple(rows[0][:2]) != fingerprint:
+                # Definitions changed since the plan was built: build it again and re-run.
+                fingerprint, plan = self._rebuild()
                 continue
             evaluated = []
             for i, segment in enumerate(segments):
                 met, current = 3 + 2 * i, 4 + 2 * i
                 evaluated.append((segment, {row[2] for row in rows if row[met]},
                                   {row[2] for row in rows if row[current]}))
-            return evaluated, self.segments
+            return evaluated, plan
 
 
 _recheck_plan = _RecheckPlan()
