@@ -5,7 +5,8 @@ best offer, with only what consent allows leaving the CDP (see docs/architecture
   leads to the profile it became).
 - Traits, computed traits and segments are shared only while the personalization purpose
   (``PERSONALIZATION_PURPOSE``) is granted, and only those on the allow-lists (``SHARED_TRAITS``,
-  ``SHARED_COMPUTED_TRAITS``; settings of the same names override them). Personal traits among them are masked
+  ``SHARED_COMPUTED_TRAITS``; settings of the same names override them); a sensitive trait never, allow-listed or
+  not. Personal traits among them are masked
   for callers without ``core.view_pii``.
 - The offer: the next best action (``activation.selectors.nba``) among the enabled offers valid now whose segment
   the person is in and whose own consent purpose is granted: offers scored by their goal from the person's
@@ -43,7 +44,7 @@ from cdp.core.prepared import PreparedValues, slot
 from consent.selectors import consent_granted_exists, processing_restricted_exists
 from profiles.models import ComputedTrait, ComputedValue, Profile
 from profiles.search import identifier_candidates
-from profiles.selectors import profile_resolve, recommendations_for
+from profiles.selectors import profile_resolve, recommendations_for, traits_without_sensitive
 from segments.models import Membership, Segment
 
 # The identifiers the API takes, each the identity type of the same name.
@@ -330,7 +331,9 @@ def _answer(row: dict, purposes: list[str], offers: list[CachedOffer], *, user, 
     if purposes[0] in granted:
         answer.shares = True
         traits = row["traits"] or {}
-        answer.traits = mask_traits(user, {name: traits[name] for name in shared_traits() if name in traits})
+        # A sensitive trait never leaves the CDP here, even on the allow-list (its value is encrypted at rest).
+        answer.traits = mask_traits(user, traits_without_sensitive(
+            {name: traits[name] for name in shared_traits() if name in traits}))
         answer.computed, insights = _computed_values(row["pk"])
         names = _segment_names(member_of)
         answer.segments = sorted(({"slug": names[pk][0], "name": names[pk][1]} for pk in member_of if pk in names),

@@ -275,3 +275,16 @@ def test_a_restricted_person_gets_nothing_until_the_restriction_is_lifted(world,
     assert get(client, anonymous_id="anon-anna").json() == EMPTY
     request_lift(request=restriction, reason="Dispute settled")
     assert get(client, anonymous_id="anon-anna").json()["offer"]["name"] == "Retention"
+
+
+def test_a_sensitive_trait_is_never_shared_even_when_allow_listed(world, api_as, settings):
+    from profiles.services import trait_classify
+
+    settings.PERSONALIZATION_SHARED_TRAITS = ["first_name", "membership", "health_condition"]
+    trait_classify(trait="health_condition", classification="sensitive")
+    person(anonymous_id="anon-ben", traits={"first_name": "Ben", "membership": "gold", "health_condition": "asthma"})
+    grant(Profile.objects.get(identities__value="anon-ben"), "personalization")
+    for role in ("Admin", "Marketing"):  # with core.view_pii too: a sensitive value is decrypted for nobody here
+        traits = get(api_as(role), anonymous_id="anon-ben").json()["traits"]
+        assert "health_condition" not in traits, role
+        assert traits["membership"] == "gold"
