@@ -254,10 +254,13 @@ class _RecheckPlan:
             f"(SELECT COUNT(*) || '/' || COALESCE(SUM(id), 0) || '/' || COALESCE(SUM({stamp}), 0) FROM {table})"
             for table in (Segment._meta.db_table, ComputedTrait._meta.db_table))
 
-    def _rebuild(self) -> tuple:
+    def _fingerprint(self) -> tuple:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {self._fingerprint_sql()}")
-            fingerprint = tuple(cursor.fetchone())
+            return tuple(cursor.fetchone())
+
+    def _rebuild(self) -> tuple:
+        fingerprint = self._fingerprint()
         segments = selectors.dynamic_segments_in_order()
         keep = {(s.pk, s.updated_at) for s in segments}
         self.conditions = {key: c for key, c in self.conditions.items() if key in keep}
@@ -279,6 +282,10 @@ class _RecheckPlan:
         while True:
             segments = [s for s in plan if only is None or s.pk in only]
             if not segments:
+                if only is None and self._fingerprint() != fingerprint:
+                    # A plan without segments runs no statement to notice a new one: ask for the fingerprint.
+                    fingerprint, plan = self._rebuild()
+                    continue
                 return [], plan
             profile = Profile._meta.db_table
             columns, params = [], []
