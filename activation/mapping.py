@@ -5,6 +5,9 @@
 
 Only what the mapping names leaves the CDP. Sources: ``traits.<name>`` (a dotted path into nested traits),
 ``computed.<key>`` (a computed trait), ``profile.id``, ``profile.created_at``, ``profile.last_seen_at``.
+
+A sensitive trait (encrypted at rest, docs/privacy.md) is never sent: a mapping naming one is refused, and a value
+encrypted, or of a trait classified sensitive after the mapping was saved, goes out as null.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import json
 import re
 from datetime import date, datetime
 
+from cdp.core.masking import is_sealed
 from profiles.models import ComputedTrait, days_since
+from profiles.selectors import trait_is_sensitive
 
 OUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 TRAIT_PATH = re.compile(r"^[A-Za-z0-9_\-$]+(\.[A-Za-z0-9_\-$]+)*$")
@@ -49,6 +54,9 @@ def mapping_clean(mapping) -> dict[str, str]:
         if kind == "traits":
             if not TRAIT_PATH.match(rest):
                 errors[place] = [f"“{rest}” is not a trait name."]
+            elif trait_is_sensitive(rest):
+                errors[place] = [f"“{rest.split('.', 1)[0]}” is a sensitive trait: it is encrypted at rest and never "
+                                 "sent to destinations."]
         elif kind == "computed":
             if rest not in known:
                 errors[place] = [f"There is no computed trait “{rest}”."]
@@ -98,7 +106,8 @@ def payload_build(mapping: dict, row: dict, computed: dict) -> dict:
     for name, source in mapping.items():
         kind, rest = source.split(".", 1)
         if kind == "traits":
-            out[name] = _trait(row.get("traits") or {}, rest)
+            value = _trait(row.get("traits") or {}, rest)
+            out[name] = None if is_sealed(value) or trait_is_sensitive(rest) else value
         elif kind == "computed":
             out[name] = computed.get(rest)
         else:

@@ -33,7 +33,7 @@ from jsonschema.exceptions import SchemaError
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from cdp.core.masking import PII_KINDS, mask
+from cdp.core.masking import mask, trait_kind
 from cdp.core.services import audit_record
 from ingestion.models import InboxMessage, PlanViolation, TrackingPlan
 from ingestion.services.inbox import count_day, inbox_counts_add
@@ -325,7 +325,7 @@ def masked(value, key: str = ""):
         return [masked(item, key) for item in value[:5]] + (["…"] if len(value) > 5 else [])
     if not isinstance(value, str):
         return value
-    kind = PII_KINDS.get(key) or IDENTIFIER_KEYS.get(key)
+    kind = trait_kind(key) or IDENTIFIER_KEYS.get(key)
     if kind:
         return mask(value, kind)
     if _EMAILISH.search(value):

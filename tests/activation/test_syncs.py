@@ -174,3 +174,21 @@ def test_thousands_of_removals_are_read_in_chunks(webhook, make_activation, vips
                                                payload_hash="old", sent_at=timezone.now()) for p in gone])
     delta = delta_compute(activation)
     assert len(delta.removals) == READ_CHUNK + 500 and delta.upserts == []
+
+
+@pytest.mark.django_db
+def test_a_sensitive_trait_is_never_sent(receiver, webhook, make_person, make_activation, vips, run_sync):
+    from activation.services.activations import ActivationInvalid
+    from profiles.services import trait_classify
+
+    trait_classify(trait="diagnosis", classification="sensitive")
+    with pytest.raises(ActivationInvalid, match="mapping.diagnosis: .diagnosis. is a sensitive trait"):
+        make_activation(webhook, mapping={"email": "traits.email", "diagnosis": "traits.diagnosis.code"})
+    # Mapped while it was a normal trait, classified sensitive later: it goes out as null.
+    activation = make_activation(webhook, mapping={"email": "traits.email", "note": "traits.note"})
+    make_person("ann@example.com", note="asthma")
+    trait_classify(trait="note", classification="sensitive")
+    segment_refresh(segment=vips)
+    run_sync(activation)
+    [item] = receiver.requests[0].json["items"]
+    assert item["data"] == {"email": "ann@example.com", "note": None}
