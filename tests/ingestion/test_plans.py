@@ -181,13 +181,19 @@ def test_violations_are_aggregated_with_masked_examples(shop):
     assert example["properties"]["email"].endswith(".com") and "•" in example["properties"]["email"]
 
 
+@pytest.mark.django_db
 def test_masking_of_example_snippets():
+    from profiles.services import trait_classify
+
+    trait_classify(trait="diagnosis", classification="sensitive")
     snippet = masked({"email": "a@b.de", "phone_number": "+49 170 1234567", "note": "x" * 80, "plan": "gold",
-                      "total": 5, "first_name": "Ada", "contact": "+491701234567", "items": [{"name": "Ada"}]})
+                      "total": 5, "first_name": "Ada", "contact": "+491701234567", "items": [{"name": "Ada"}],
+                      "diagnosis": "asthma"})
     assert snippet["plan"] == "gold" and snippet["total"] == 5
     for key in ("email", "phone_number", "note", "first_name", "contact"):
         assert "•" in snippet[key], key
     assert snippet["items"][0]["name"] != "Ada"
+    assert snippet["diagnosis"] == "•••"  # a sensitive trait is hidden whole, by its classification
 
 
 # --- through the pipeline: block, fix, replay ------------------------------------------------------------------
