@@ -15,7 +15,9 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
+from cdp.core.masking import is_sealed
 from profiles.models import ComputedTrait, Event, Profile
+from profiles.selectors import trait_is_sensitive
 
 CATALOG_CACHE_SECONDS = 300
 # How many recent rows the suggestions look at: enough to show the common values, cheap on any installation.
@@ -115,7 +117,10 @@ def catalog_computed() -> list[ComputedTrait]:
 
 def catalog_values(*, kind: str, name: str, q: str = "", limit: int = 20) -> list[str]:
     """Common values of a trait, a computed trait or an event property ("Event name.property"), among recent
-    rows, optionally those containing ``q``; most common first."""
+    rows, optionally those containing ``q``; most common first. A sensitive trait has none to suggest: its values
+    are encrypted, and a rule may only test whether it is set. Nor does a value that is encrypted."""
+    if kind == "trait" and trait_is_sensitive(name):
+        return []
     if kind == "trait":
         recent = Profile.objects.filter(merged_into__isnull=True).order_by("-id")[:SAMPLE_ROWS]
         values = (Profile.objects.filter(pk__in=recent.values("pk"))
@@ -132,7 +137,8 @@ def catalog_values(*, kind: str, name: str, q: str = "", limit: int = 20) -> lis
                   .annotate(v=KeyTextTransform(prop, "properties")).values_list("v", flat=True))
     else:
         raise ValueError(f"unknown catalog kind {kind!r}")
-    counter = Counter(str(v) for v in values if v not in (None, "") and q.lower() in str(v).lower())
+    counter = Counter(str(v) for v in values
+                      if v not in (None, "") and not is_sealed(v) and q.lower() in str(v).lower())
     return [value for value, _ in counter.most_common(limit)]
 
 

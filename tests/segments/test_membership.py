@@ -234,7 +234,8 @@ def test_a_compiled_recheck_keeps_no_now_of_its_own(db):
     assert Membership.objects.filter(segment=abandoners, profile=anna, exited_at__isnull=True).exists()
 
 
-def test_the_first_segment_is_seen_by_a_process_that_rechecked_before_any_existed(db, django_capture_on_commit_callbacks):
+def test_the_first_segment_is_seen_by_a_process_that_rechecked_before_any_existed(
+        db, django_capture_on_commit_callbacks):
     anna = shopper("anna.first@example.de", traits={"country": "DE"})
     assert services.memberships_recheck(profile_ids=[anna.pk])["entered"] == 0  # a plan without segments
     germans = Segment.objects.create(name="Germans", slug="germans", rules=GERMANS)  # made by another process

@@ -419,6 +419,17 @@ def test_value_suggestions_fill_the_datalist(login_as, people):
     assert client.get(url, {"kind": "nonsense", "name": "x"}).status_code == 404
 
 
+def test_a_sensitive_trait_offers_no_value_suggestions(login_as, people):
+    from profiles.services import trait_classify
+
+    shopper("eve@example.de", traits={"religion": "catholic"})
+    trait_classify(trait="religion", classification="sensitive")
+    shopper("fay@example.de", traits={"religion": "protestant"})  # stored encrypted
+    html = login_as("Sales").get(reverse("segments:values"), {
+        "kind": "trait", "name": "religion", "field": "x", "x": ""}).content.decode()
+    assert "<option" not in html
+
+
 # --- the segment page ---------------------------------------------------------------------------------------------
 
 
