@@ -454,12 +454,15 @@ def _pg() -> bool:
 
 def _pg_execute(sql: str, params: list) -> list[tuple]:
     """Run a statement through a psycopg cursor with server-side binding, on Django's connection and in its
-    transaction."""
+    transaction, prepared on the server (each call site's text is constant: its rows travel as one JSON document
+    or array, so PostgreSQL plans it once per connection instead of once per batch)."""
     import psycopg
 
     connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:  # Django's default refuses prepare=True (cdp.core.prepared)
+        connection.connection.prepare_threshold = 5
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
 
 
