@@ -31,6 +31,16 @@ class PreparingCursor(ServerBindingCursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
+def server_prepare_allow(connection) -> None:
+    """Connect, and let psycopg prepare statements on the server for this connection's psycopg cursors with
+    server-side binding (``execute(..., prepare=True)``). Django turns preparation off on its connections (a
+    threshold of None), which also silently ignores an explicit ``prepare=True``; a threshold lets it through.
+    Django's own client-side binding cursors never prepare, whatever the threshold."""
+    connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:
+        connection.connection.prepare_threshold = 5
+
+
 def preparing_cursor(connection):
     """A cursor that prepares its statements on PostgreSQL (Django's query log and error wrapping kept), and
     Django's own cursor elsewhere. For hand-written SQL run often with the same text (each distinct text is
@@ -38,12 +48,7 @@ def preparing_cursor(connection):
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        # Django turns psycopg's prepared statements off on its connections (the threshold None), which also
-        # refuses an explicit prepare; a threshold lets this cursor's prepare=True through. Django's own
-        # client-side binding cursors never prepare, whatever the threshold.
-        connection.connection.prepare_threshold = 5
+    server_prepare_allow(connection)
     with connection.wrap_database_errors:
         return connection._prepare_cursor(PreparingCursor(connection.connection))
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
+from cdp.core.prepared import server_prepare_allow
 from ingestion.models import InboxCount, InboxMessage, Source
 
 logger = logging.getLogger(__name__)
@@ -168,9 +169,9 @@ def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
             return _pg_autocommit_exec(conn, name, params)
         import psycopg
 
-        conn.ensure_connection()
+        server_prepare_allow(conn)
         # In a transaction: a psycopg cursor with server-side binding on Django's connection (psycopg opens the
-        # transaction); a constant, prepared statement (Django turns psycopg's automatic preparation off).
+        # transaction); a constant, prepared statement.
         with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
             cursor.execute(_FOR_CURSOR[name], params, prepare=True)
             return cursor.fetchall()

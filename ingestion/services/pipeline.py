@@ -28,6 +28,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cdp.core.prepared import server_prepare_allow
 from consent import selectors as consent_selectors
 from consent import services as consent_services
 from ingestion.models import InboxMessage, Source
@@ -87,7 +88,7 @@ def _claim(*, source_id: int | None, limit: int) -> list[tuple[int, int, str, di
 
         where = "status = %b" + (" AND source_id = %b" if source_id is not None else "")
         params = [InboxMessage.Status.PENDING.value] + ([source_id] if source_id is not None else []) + [limit]
-        connection.ensure_connection()
+        server_prepare_allow(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             # A young or fast-changing inbox has stale statistics, and the planner would then sort every pending row
             # (payloads and all) instead of walking the partial "pending" index in id order up to the limit.
@@ -96,7 +97,7 @@ def _claim(*, source_id: int | None, limit: int) -> list[tuple[int, int, str, di
             cursor.execute(f"SELECT coalesce(json_agg(json_build_array(m.id, m.source_id, m.message_id, m.payload, "
                            f"m.received_at) ORDER BY m.id), '[]')::text FROM (SELECT id, source_id, message_id, "
                            f"payload, received_at FROM {_TABLE} WHERE {where} ORDER BY id LIMIT %b "
-                           f"FOR UPDATE SKIP LOCKED) AS m", params)
+                           f"FOR UPDATE SKIP LOCKED) AS m", params, prepare=True)
             [document] = cursor.fetchone()
             cursor.execute("SET LOCAL enable_sort = on")
         return [tuple(row) for row in json.loads(document)]
@@ -322,16 +323,18 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
         # Constant statements with binary arrays: the ORM's IN (%s, ...) over hundreds of ids costs more.
         import psycopg
 
+        server_prepare_allow(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             if processed:
                 cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
                                "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
-                               [InboxMessage.Status.PROCESSED.value, now, processed])
+                               [InboxMessage.Status.PROCESSED.value, now, processed], prepare=True)
             if rejected:
                 cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, "
                                "processed_at = %b, attempts = m.attempts + 1 "
                                "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
-                               [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())])
+                               [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
+                               prepare=True)
         return
     if processed:
         InboxMessage.objects.filter(id__in=processed).update(

@@ -36,6 +36,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cdp.core.prepared import server_prepare_allow
 from profiles.insights.sentiment import EVENT_TEXT_FIELDS, event_sentiment
 from profiles.models import Event, Identity, Profile, TraitPolicy
 from profiles.services import golden
@@ -458,9 +459,7 @@ def _pg_execute(sql: str, params: list) -> list[tuple]:
     or array, so PostgreSQL plans it once per connection instead of once per batch)."""
     import psycopg
 
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:  # Django's default refuses prepare=True (cdp.core.prepared)
-        connection.connection.prepare_threshold = 5
+    server_prepare_allow(connection)
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
