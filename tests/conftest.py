@@ -81,3 +81,16 @@ def _fresh_process_caches():
     yield
     for clear in (recheck_plan_clear, catalog_clear):
         clear()
+
+
+@pytest.fixture
+def encryption_keys(settings):
+    """Set CDP_ENCRYPTION_KEYS for a test: ``encryption_keys(new, old)``, newest first (cdp.core.crypto)."""
+    from cdp.core import crypto
+
+    def use(*values):
+        settings.CDP_ENCRYPTION_KEYS = list(values)
+        crypto.keys_changed()
+
+    yield use
+    crypto.keys_changed()

@@ -52,16 +52,6 @@ def dns(monkeypatch):
     return names
 
 
-@pytest.fixture
-def keys(settings):
-    def use(*values):
-        settings.CDP_ENCRYPTION_KEYS = list(values)
-        crypto.keys_changed()
-
-    yield use
-    crypto.keys_changed()
-
-
 def _refused(kind: str, config: dict, field: str) -> str:
     with pytest.raises(ConfigInvalid) as error:
         services.destination_create(name="Inside", kind=kind, config=config)
@@ -422,21 +412,21 @@ def test_the_admin_shows_no_secret(client, receiver):
 
 
 @pytest.mark.django_db
-def test_the_rotation_handler_re_encrypts_secrets_with_the_new_key(keys, receiver):
+def test_the_rotation_handler_re_encrypts_secrets_with_the_new_key(encryption_keys, receiver):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    keys(old)
+    encryption_keys(old)
     ads = services.destination_create(name="Ads", kind="audience_api", config={
         "add_url": receiver.url + "/add", "remove_url": receiver.url + "/remove", "test_url": receiver.url + "/ping"},
         secrets={"token": PLAINTEXTS["token"]}).destination
     hook = services.destination_create(name="Hook", kind="webhook", config={"url": receiver.url})
     before = _stored_rows()
 
-    keys(new, old)
+    encryption_keys(new, old)
     handler = crypto.rotation_handlers()["activation.destination_secrets"]
     assert handler() == 2
     assert _stored_rows() != before
 
-    keys(new)  # the old key is gone: everything still decrypts
+    encryption_keys(new)  # the old key is gone: everything still decrypts
     ads.refresh_from_db()
     assert secret_of(ads, "token") == PLAINTEXTS["token"]
     assert secret_of(Destination.objects.get(name="Hook"), "signing_secret") == hook.new_secrets["signing_secret"]
@@ -445,12 +435,12 @@ def test_the_rotation_handler_re_encrypts_secrets_with_the_new_key(keys, receive
 
 
 @pytest.mark.django_db
-def test_a_secret_whose_key_was_removed_fails_the_send_clearly_and_for_good(keys, receiver):
-    keys(Fernet.generate_key().decode())
+def test_a_secret_whose_key_was_removed_fails_the_send_clearly_and_for_good(encryption_keys, receiver):
+    encryption_keys(Fernet.generate_key().decode())
     ads = services.destination_create(name="Ads", kind="audience_api", config={
         "add_url": receiver.url + "/add", "remove_url": receiver.url + "/remove", "test_url": receiver.url + "/ping"},
         secrets={"token": PLAINTEXTS["token"]}).destination
-    keys(Fernet.generate_key().decode())  # removed before the rotation ran
+    encryption_keys(Fernet.generate_key().decode())  # removed before the rotation ran
     ok, message = services.destination_test(destination=ads)
     assert not ok and "token cannot be decrypted" in message and receiver.requests == []
 

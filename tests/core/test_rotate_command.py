@@ -20,16 +20,6 @@ T0 = datetime(2025, 5, 1, 8, tzinfo=UTC)
 SECRET = "hiv positive"
 
 
-@pytest.fixture
-def keys(settings):
-    def use(*values):
-        settings.CDP_ENCRYPTION_KEYS = list(values)
-        crypto.keys_changed()
-
-    yield use
-    crypto.keys_changed()
-
-
 def see(value, *, at, who=("user_id", "u-1"), source="clinic"):
     [pk] = observations_apply(observations=[Observation(
         identities=[who], timestamp=at, source=source, traits={"diagnosis": value}, event_type="identify",
@@ -53,9 +43,9 @@ def rotate() -> str:
     return out.getvalue()
 
 
-def test_rotation_with_two_keys_then_dropping_the_old_one(keys, django_capture_on_commit_callbacks):
+def test_rotation_with_two_keys_then_dropping_the_old_one(encryption_keys, django_capture_on_commit_callbacks):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    keys(old)
+    encryption_keys(old)
     with django_capture_on_commit_callbacks(execute=True):
         trait_classify(trait="diagnosis", classification="sensitive")
     see(SECRET, at=T0)
@@ -64,7 +54,7 @@ def test_rotation_with_two_keys_then_dropping_the_old_one(keys, django_capture_o
     merge = profiles_merge(winner=Profile.objects.get(identities__value="u-1"), loser=other, reason="manual")
     assert tokens()
 
-    keys(new, old)  # the new key first: it encrypts new values, the old one still decrypts
+    encryption_keys(new, old)  # the new key first: it encrypts new values, the old one still decrypts
     winner = see(SECRET, at=T0 + timedelta(days=3))
     # Hashes of the old key and of the new one: two lineage rows of one value until the rotation combines them.
     assert TraitValue.objects.filter(profile=winner, name="diagnosis", source="clinic").count() == 2
@@ -73,7 +63,7 @@ def test_rotation_with_two_keys_then_dropping_the_old_one(keys, django_capture_o
     assert re.search(r"profiles\.sensitive_traits: [1-9]\d* re-encrypted", output), output
     assert "Done" in output
 
-    keys(new)  # the old key is gone: everything still decrypts
+    encryption_keys(new)  # the old key is gone: everything still decrypts
     stored = tokens()
     assert stored and all(crypto.decrypt(token) for token in stored)
     [row] = TraitValue.objects.filter(profile=winner, name="diagnosis", source="clinic")
@@ -88,12 +78,13 @@ def test_rotation_with_two_keys_then_dropping_the_old_one(keys, django_capture_o
     assert rotate().count("profiles.sensitive_traits:") == 1  # idempotent: runs again
 
 
-def test_a_value_no_key_decrypts_stops_the_rotation_with_a_clear_error(keys, django_capture_on_commit_callbacks):
-    keys(Fernet.generate_key().decode())
+def test_a_value_no_key_decrypts_stops_the_rotation_with_a_clear_error(
+        encryption_keys, django_capture_on_commit_callbacks):
+    encryption_keys(Fernet.generate_key().decode())
     with django_capture_on_commit_callbacks(execute=True):
         trait_classify(trait="diagnosis", classification="sensitive")
     see(SECRET, at=T0)
-    keys(Fernet.generate_key().decode())  # the old key was removed before rotating
+    encryption_keys(Fernet.generate_key().decode())  # the old key was removed before rotating
     with pytest.raises(CommandError) as caught:
         rotate()
     message = str(caught.value)
@@ -101,6 +92,6 @@ def test_a_value_no_key_decrypts_stops_the_rotation_with_a_clear_error(keys, dja
     assert "Put the key that encrypted it back" in message and SECRET not in message
 
 
-def test_rotation_without_sensitive_traits_reports_nothing_to_do(keys):
-    keys(Fernet.generate_key().decode())
+def test_rotation_without_sensitive_traits_reports_nothing_to_do(encryption_keys):
+    encryption_keys(Fernet.generate_key().decode())
     assert "profiles.sensitive_traits: 0 re-encrypted" in rotate()
