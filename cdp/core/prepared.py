@@ -1,7 +1,7 @@
 """A values() queryset compiled to SQL once and run many times with other values in its slots.
 
 Compiling a queryset with several subqueries costs more CPU than running it when the statement is an index lookup
-(the personalization API, the segment re-check). ``PreparedValues`` compiles a queryset built with ``slot(i)``
+(the personalization API's profile lookup). ``PreparedValues`` compiles a queryset built with ``slot(i)``
 placeholders where the varying values go, remembers where those placeholders landed among the SQL parameters,
 and runs the same SQL with the real values, returning the rows as values() would (the fields' converters applied).
 
