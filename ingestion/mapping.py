@@ -124,38 +124,37 @@ def to_float(value: Any, fmt: str | None = None) -> float:
     return number
 
 
-def to_boolean(value: Any, fmt: str | None = None) -> bool:
+def _decision(value: Any, yes: frozenset, no: frozenset) -> bool | None:
+    """True or False for a boolean, 0 or 1, or one of the words (any case); None for anything else."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in TRUE_WORDS:
+        if word in yes:
             return True
-        if word in FALSE_WORDS:
+        if word in no:
             return False
-    raise ValueError(f"expected a boolean (true/false, yes/no, 1/0), got {_short(value)}")
+    return None
+
+
+def to_boolean(value: Any, fmt: str | None = None) -> bool:
+    decided = _decision(value, TRUE_WORDS, FALSE_WORDS)
+    if decided is None:
+        raise ValueError(f"expected a boolean (true/false, yes/no, 1/0), got {_short(value)}")
+    return decided
 
 
 def to_consent(value: Any) -> bool | None:
     """A consent decision: True (granted), False (denied or withdrawn) or None (empty: no decision). Raises
     ValueError naming the value when it is none of the accepted words."""
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if not word:
-            return None
-        if word in CONSENT_GRANTED:
-            return True
-        if word in CONSENT_REFUSED:
-            return False
-    raise ValueError(f"not a consent decision: {_short(value)} (expected {CONSENT_WORDS})")
+    decided = _decision(value, CONSENT_GRANTED, CONSENT_REFUSED)
+    if decided is None:
+        raise ValueError(f"not a consent decision: {_short(value)} (expected {CONSENT_WORDS})")
+    return decided
 
 
 def parse_datetime(value: Any, fmt: str | None = None) -> datetime:
