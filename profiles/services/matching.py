@@ -21,9 +21,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -438,86 +440,115 @@ class _Scored:
 MERGE_BATCH = 2000
 
 
-def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: set[tuple[int, int]],
-           result: MatchResult, actor=None, progress: Progress | None = None) -> set[int]:
-    """Merge the pairs at or above the auto-merge threshold (best first, following earlier merges) through
-    ``profiles_merge_batch``, MERGE_BATCH pairs per batch, and queue the pairs between the thresholds. A pair the
-    identity rules or a never-merge pair forbid is refused (and logged) by the batch and counted here. Returns the
-    ids of the profiles that won a merge."""
-    from profiles.services.merges import MergePair, MergeRefused, profiles_merge_batch
+def _find(root: dict[int, int], pk: int) -> int:
+    """The root of ``pk`` in a union-find forest kept as child -> parent (paths are compressed)."""
+    path = []
+    while pk in root:
+        path.append(pk)
+        pk = root[pk]
+    for p in path:
+        root[p] = pk
+    return pk
 
-    scored.sort(key=lambda s: (-s.weight, s.a, s.b))
-    # Each pair goes to the batch as (older, newer) of the profiles it joins with the batch's earlier pairs merged
-    # (``root``: as if they all succeed, so a batch merges what one merge after the other would); a refusal sets
-    # ``root`` back to the merges that were made (``made``).
+
+def _merge_batches(auto: list[_Scored], decided: set[tuple[int, int]], result: MatchResult
+                   ) -> list[list[_Scored]]:
+    """The auto-merge pairs (best first) in batches of whole clusters: each connected component of the pairs goes
+    into one batch, in its order, so that the batches touch disjoint profiles and can be merged side by side. A
+    pair already decided (never merge, dismissed, undone), also between the clusters it would join, is left out
+    and counted."""
     root: dict[int, int] = {}
-    made: dict[int, int] = {}
-
-    def find(pk: int) -> int:
-        path = []
-        while pk in root:
-            path.append(pk)
-            pk = root[pk]
-        for p in path:
-            root[p] = pk
-        return pk
-
-    winners: set[int] = set()
-    to_merge = sum(1 for item in scored if item.score >= rules.auto_merge)
-    batch: list[tuple[_Scored, tuple[int, int]]] = []
-    done = 0
-
-    def flush() -> None:
-        nonlocal done, root
-        outcomes = profiles_merge_batch(pairs=[
-            MergePair(winner, loser, "match", rule.name, item.score,
-                      {"profiles": [item.a, item.b], "weight": item.weight, "fields": item.evidence})
-            for item, (winner, loser) in batch], actor=actor)
-        refused = False
-        for (_item, pair), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, MergeRefused):
-                result.refused += 1
-                decided.add(pair)
-                refused = True
-            elif outcome is not None:
-                made[outcome.loser_id] = outcome.winner_id
-                winners.add(outcome.winner_id)
-                winners.discard(outcome.loser_id)
-                result.auto_merged += 1
-                result.merges.append(outcome.pk)
-                result.merged_away.append(outcome.loser_id)
-        if refused:
-            root = dict(made)
-        done += len(batch)
-        batch.clear()
-        if progress:
-            progress("merge", done, to_merge)
-
-    review: list[_Scored] = []
-    for item in scored:
-        if item.score < rules.auto_merge:
-            review.append(item)
-            continue
+    kept: list[_Scored] = []
+    for item in auto:
         if (item.a, item.b) in decided:
             result.skipped_decided += 1
             continue
-        a, b = find(item.a), find(item.b)
+        a, b = _find(root, item.a), _find(root, item.b)
         if a == b:
             continue
-        pair = (min(a, b), max(a, b))  # the older profile (smaller id) stays
-        if (a, b) != (item.a, item.b) and pair in decided:
+        if (a, b) != (item.a, item.b) and (min(a, b), max(a, b)) in decided:
             result.skipped_decided += 1
             continue
-        batch.append((item, pair))
-        root[pair[1]] = pair[0]
-        if len(batch) >= MERGE_BATCH:
-            flush()
-    if batch:
-        flush()
+        root[max(a, b)] = min(a, b)
+        kept.append(item)
+    components: dict[int, list[_Scored]] = {}
+    for item in kept:
+        components.setdefault(_find(root, item.a), []).append(item)
+    batches: list[list[_Scored]] = [[]]
+    for pairs in components.values():
+        if batches[-1] and len(batches[-1]) + len(pairs) > MERGE_BATCH:
+            batches.append([])
+        batches[-1] += pairs
+    return [batch for batch in batches if batch]
+
+
+def _merge_workers(threads: int | None) -> int:
+    """Batches merged side by side: one per core on PostgreSQL outside a transaction (each worker has its own
+    connection and transactions, and the batches' profiles are disjoint); else one."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, min(threads or os.cpu_count() or 1, 4))
+
+
+def _apply(scored: list[_Scored], rule: MatchRule, rules: MatchRules, decided: set[tuple[int, int]],
+           result: MatchResult, actor=None, progress: Progress | None = None, threads: int | None = 1) -> set[int]:
+    """Merge the pairs at or above the auto-merge threshold (best first, following earlier merges) through
+    ``profiles_merge_batch``, whole clusters per batch of about MERGE_BATCH pairs, ``threads`` batches side by side
+    (see ``_merge_workers``), and queue the pairs between the thresholds. A pair the identity rules or a
+    never-merge pair forbid is refused (and logged) by the batch and counted here. Returns the ids of the profiles
+    that won a merge."""
+    from profiles.services.merges import MergePair, MergeRefused, profiles_merge_batch
+
+    scored.sort(key=lambda s: (-s.weight, s.a, s.b))
+    auto = [item for item in scored if item.score >= rules.auto_merge]
+    review = [item for item in scored if item.score < rules.auto_merge]
+    batches = _merge_batches(auto, decided, result)
+    to_merge = sum(len(batch) for batch in batches)
+
+    def merge(batch: list[_Scored]) -> list:
+        with _matching():
+            return profiles_merge_batch(pairs=[
+                MergePair(item.a, item.b, "match", rule.name, item.score,
+                          {"profiles": [item.a, item.b], "weight": item.weight, "fields": item.evidence},
+                          older_wins=True)
+                for item in batch], actor=actor)
+
+    def merge_in_worker(batch: list[_Scored]) -> list:
+        try:
+            return merge(batch)
+        finally:
+            connection.close()  # this worker thread's own connection
+
+    made: dict[int, int] = {}  # loser -> winner
+    done = 0
+    workers = min(_merge_workers(threads), len(batches))
+    if workers > 1:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unify-merge")
+        outcomes_of = pool.map(merge_in_worker, batches)
+    else:
+        pool, outcomes_of = None, map(merge, batches)
+    try:
+        for batch, outcomes in zip(batches, outcomes_of, strict=True):
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, MergeRefused):
+                    result.refused += 1
+                    decided.add((item.a, item.b))
+                elif outcome is not None:
+                    made[outcome.loser_id] = outcome.winner_id
+                    result.auto_merged += 1
+                    result.merges.append(outcome.pk)
+                    result.merged_away.append(outcome.loser_id)
+            done += len(batch)
+            if progress:
+                progress("merge", done, to_merge)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    winners = {winner for winner in made.values() if winner not in made}
     # The review pairs, on the profiles as they are after the merges.
     final: dict[tuple[int, int], _Scored] = {}
     for item in review:
-        a, b = find(item.a), find(item.b)
+        a, b = _find(made, item.a), _find(made, item.b)
         if a == b:
             continue
         pair = (min(a, b), max(a, b))
@@ -761,7 +792,7 @@ def unify_full(*, progress: Progress | None = None, actor=None, threads: int | N
                 _dry_run(scored, compiled, decided, result)
                 result.seconds["count"] = result.seconds.get("count", 0.0) + time.perf_counter() - step
                 continue
-            winners |= _apply(scored, rule, compiled, decided, result, actor, progress)
+            winners |= _apply(scored, rule, compiled, decided, result, actor, progress, threads)
             del scored
             result.seconds["merge_review"] = result.seconds.get("merge_review", 0.0) + time.perf_counter() - step
             step = time.perf_counter()

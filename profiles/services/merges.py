@@ -78,6 +78,8 @@ class MergePair:
     rule: str = ""
     score: float | None = None
     evidence: dict | None = None
+    # Neither profile asked to win (a match): the older of the two clusters (the smaller id) wins.
+    older_wins: bool = False
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
@@ -409,6 +411,8 @@ def profiles_merge_batch(*, pairs: list[MergePair], actor=None, rules: Rules | N
             winner_id, loser_id = clusters.find(winner_id), clusters.find(loser_id)
             if winner_id == loser_id:
                 continue
+            if pair.older_wins and loser_id < winner_id:
+                winner_id, loser_id = loser_id, winner_id
             refusal = clusters.check(winner_id, loser_id)
             if refusal is None:
                 clusters.join(winner_id, loser_id)
