@@ -747,68 +747,106 @@ def _dry_run(scored: list[_Scored], rules: MatchRules, decided: set[tuple[int, i
                                   if find(a) != find(b)})
 
 
+# Rounds of the full run: the first scores every candidate pair; each later one only the pairs of the profiles
+# whose record a merge of the round before changed (the winners), until a round merges nothing.
+FULL_ROUNDS = 3
+
+
 def unify_full(*, progress: Progress | None = None, actor=None, threads: int | None = None,
                dry_run: bool = False) -> MatchResult:
     """Match every live profile against every other, through the blocking keys (near-linear): read, encode,
-    block, score, then merge and queue, and rebuild the match keys for the incremental path.
-    ``progress(stage, done, total)`` is called along the way. ``dry_run``: count what would be merged and queued,
-    and change nothing."""
+    block, score, then merge and queue; then, in memory, the winners again against everything (their golden
+    records changed), round after round while merges happen (``FULL_ROUNDS``); then rebuild the match keys for the
+    incremental path from the records as they are at the end. Winners of a last round that merged are matched
+    incrementally. ``progress(stage, done, total)`` is called along the way. ``dry_run``: count what the first
+    round would merge and queue, and change nothing."""
     import time
 
     result = MatchResult()
     rules = enabled_rules()
     if not rules:
         return result
+
+    def timed(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        result.seconds[stage] = result.seconds.get(stage, 0.0) + now - since
+        return now
+
     with _matching():
         started = time.perf_counter()
         ids, records, total = _all_live_records(progress)
         result.profiles = len(ids)
-        result.seconds["read"] = time.perf_counter() - started
-        winners: set[int] = set()
-        for rule in rules:
+        timed("read", started)
+        stale: set[int] = set()  # live profiles whose match keys (of some rule) may not fit their record
+        for number, rule in enumerate(rules):
             compiled = _rules_of(rule)
-            step = time.perf_counter()
-            enc = encode(records, compiled)
-            result.seconds["encode"] = result.seconds.get("encode", 0.0) + time.perf_counter() - step
-            if progress:
-                progress("encode", len(ids), len(ids))
-            step = time.perf_counter()
-            ia, ib, _stats = candidate_pairs(enc, compiled)
-            result.compared += int(ia.size)
-            scored: list[_Scored] = []
-            chunk = 1 << 20
-            for start in range(0, ia.size, chunk):
-                scored += _score(enc, ia[start:start + chunk], ib[start:start + chunk], ids, compiled, threads)
-                if progress:
-                    progress("score", min(start + chunk, int(ia.size)), int(ia.size))
-            result.seconds["block_score"] = result.seconds.get("block_score", 0.0) + time.perf_counter() - step
-            step = time.perf_counter()
-            keys = _keys_for(rule, enc, compiled, records)
-            del enc
-            result.seconds["keys_compute"] = result.seconds.get("keys_compute", 0.0) + time.perf_counter() - step
-            step = time.perf_counter()
             decided = _decided_pairs()
-            if dry_run:
-                _dry_run(scored, compiled, decided, result)
-                result.seconds["count"] = result.seconds.get("count", 0.0) + time.perf_counter() - step
-                continue
-            winners |= _apply(scored, rule, compiled, decided, result, actor, progress, threads)
-            del scored
-            result.seconds["merge_review"] = result.seconds.get("merge_review", 0.0) + time.perf_counter() - step
+            changed: np.ndarray | None = None  # positions to match again (None: every pair)
+            rule_winners: set[int] = set()
+            for round_number in range(FULL_ROUNDS):
+                step = time.perf_counter()
+                enc = encode(records, compiled)
+                step = timed("encode", step)
+                if progress:
+                    progress("encode", len(ids), len(ids))
+                ia, ib, _stats = candidate_pairs(enc, compiled)
+                if changed is not None:
+                    keep = changed[ia] | changed[ib]
+                    ia, ib = ia[keep], ib[keep]
+                result.compared += int(ia.size)
+                scored: list[_Scored] = []
+                chunk = 1 << 20
+                for start in range(0, ia.size, chunk):
+                    scored += _score(enc, ia[start:start + chunk], ib[start:start + chunk], ids, compiled, threads)
+                    if progress:
+                        progress("score", min(start + chunk, int(ia.size)), int(ia.size))
+                step = timed("block_score", step)
+                if dry_run:
+                    _dry_run(scored, compiled, decided, result)
+                    timed("count", step)
+                    break
+                won = _apply(scored, rule, compiled, decided, result, actor, progress, threads)
+                del scored
+                step = timed("merge_review", step)
+                if not won:
+                    break
+                rule_winners |= won
+                if round_number == FULL_ROUNDS - 1:
+                    stale |= won  # matched again incrementally below (their stored keys tell it they changed)
+                    break
+                # The next round: the losers are gone, the winners have their new golden records.
+                gone = set(result.merged_away)
+                fresh = dict(zip(*_live_records(won), strict=True))
+                kept = [i for i, pk in enumerate(ids) if pk not in gone]
+                ids = [ids[i] for i in kept]
+                records = [fresh.get(ids[j], records[i]) for j, i in enumerate(kept)]
+                changed = np.fromiter((pk in fresh for pk in ids), dtype=bool, count=len(ids))
+                timed("reread_winners", step)
+                if progress:
+                    progress("rematch", len(fresh), len(fresh))
             step = time.perf_counter()
+            keys = _keys_for(rule, enc, compiled, records)  # enc, records and ids are aligned here
+            del enc
+            step = timed("keys_compute", step)
+            if dry_run:
+                continue
+            gone = set(result.merged_away)
+            kept = [i for i, pk in enumerate(ids) if pk not in gone]
+            ids, records = [ids[i] for i in kept], [records[i] for i in kept]
             with transaction.atomic():
                 MatchKey.objects.filter(key__startswith=f"{rule.pk}.").delete()
-                gone = set(result.merged_away)
-                keep = [(pk, k) for pk, k in zip(ids, keys, strict=True) if pk not in gone]
-                _keys_write([pk for pk, _ in keep], [k for _, k in keep], bulk=True)
-            result.seconds["keys"] = result.seconds.get("keys", 0.0) + time.perf_counter() - step
+                _keys_write(ids, [keys[i] for i in kept], bulk=True)
+            del keys
+            timed("keys", step)
             if progress:
-                progress("keys", len(keep), len(keep))
-        # Winners' records changed: match them again, incrementally.
-        if winners:
+                progress("keys", len(ids), len(ids))
+            if number:  # the keys of the rules before no longer fit this rule's winners
+                stale |= rule_winners
+        stale -= set(result.merged_away)
+        if stale:
             step = time.perf_counter()
-            result += match_incremental(profile_ids=winners, actor=actor)
-            result.seconds["rematch_winners"] = time.perf_counter() - step
+            result += match_incremental(profile_ids=stale, actor=actor)
+            timed("rematch_incremental", step)
     return result
 
 

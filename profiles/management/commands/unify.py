@@ -12,7 +12,8 @@ from profiles.models import MatchRule, Profile
 from profiles.services import matching
 
 RUN_OBJECT_TYPE = "profiles.unify"
-NOUNS = {"read": "profiles", "encode": "profiles", "score": "pairs", "merge": "merges", "keys": "profiles"}
+NOUNS = {"read": "profiles", "encode": "profiles", "score": "pairs", "merge": "merges", "rematch": "profiles",
+         "keys": "profiles"}
 
 
 class _Progress:
