@@ -4,7 +4,8 @@ One function merges: ``profiles_merge_batch`` takes (winner, loser, reason, rule
 and merges them set-based, a few statements per table for the whole batch. ``profiles_merge`` is a batch of one
 (and raises ``MergeRefused``); the full unification hands over thousands of pairs at a time.
 
-- Pairs are resolved transitively into clusters first, in their order (A <- B, then B <- C: C goes into A). Every
+- Pairs are resolved transitively into clusters first, in their order (A <- B, then B <- C: C goes into A; a
+  pair with ``older_wins``, a match, joins the younger cluster into the older one whichever way it is given). Every
   pair is checked as if the batch's earlier pairs were already merged, exactly as one merge after the other would
   be: merging a profile with itself or with a tombstone, a never-merge pair between the two clusters' families
   (their profiles and the tombstones merged into them), merge protection (two different values of a

@@ -7,7 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consent.models import ConsentRecord
@@ -366,3 +366,54 @@ def test_unify_full_merges_the_same_in_batches_as_one_pair_at_a_time(monkeypatch
     one_by_one, batched = run(1), run(2000)
     assert one_by_one[0] > 0.8 * len(same)
     assert one_by_one == batched
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="merge workers side by side need PostgreSQL")
+def test_unify_full_merges_side_by_side_to_the_same_end_as_in_one_transaction(monkeypatch):
+    """Outside a transaction on PostgreSQL the full run merges its batches (whole clusters each) in worker threads,
+    each with its own connection: the profiles, journal and review queue end as a run in one transaction leaves
+    them (one batch after the other)."""
+    from profiles.services import matching
+    from tests.profiles.test_unify import _synthetic_people
+
+    observations, same, _different = _synthetic_people(120)
+    for start in range(0, len(observations), 50):  # committed: with no rule yet, nothing is matched meanwhile
+        observations_apply(observations=observations[start:start + 50])
+    matching.match_rules_install()
+    monkeypatch.setattr(matching, "MERGE_BATCH", 5)
+
+    def state():
+        return (sorted(Profile.objects.values_list("pk", "merged_into_id", "traits", "trait_sources")),
+                sorted((m.loser_id, live_profile_id(m.winner_id), m.rule, m.score) for m in Merge.objects.all()),
+                sorted(Identity.objects.values_list("pk", "profile_id")),
+                sorted(TraitValue.objects.values_list("profile_id", "name", "source", "value_hash", "seen_count")),
+                sorted(MatchCandidate.objects.values_list("profile_a_id", "profile_b_id", "status")))
+
+    try:
+        with transaction.atomic():
+            assert matching._merge_workers(None) == 1
+            in_one = matching.unify_full()
+            expected = state()
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    assert matching._merge_workers(None) > 1
+    side_by_side = matching.unify_full()
+    assert in_one.auto_merged > 0.8 * len(same) and side_by_side.auto_merged == in_one.auto_merged
+    assert state() == expected
+    # The older profile of every merge won.
+    assert all(m.winner_id < m.loser_id for m in Merge.objects.all())
+
+
+def test_a_match_pair_lets_the_older_cluster_win_also_after_a_refusal():
+    a = person(("user_id", "older"))
+    b = person(("user_id", "other"))
+    c = person(("anonymous_id", "c"))
+    outcomes = profiles_merge_batch(pairs=[
+        MergePair(b.pk, a.pk, "match", older_wins=True),  # refused: two user ids
+        MergePair(c.pk, b.pk, "match", older_wins=True),  # c joins b, the older of the two
+    ])
+    assert isinstance(outcomes[0], MergeRefused)
+    assert (outcomes[1].winner_id, outcomes[1].loser_id) == (b.pk, c.pk)
+    assert live_profile_id(a.pk) == a.pk and live_profile_id(c.pk) == b.pk
