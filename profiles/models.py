@@ -46,7 +46,8 @@ class Identity(models.Model):
         PHONE = "phone", "Phone"
         RECORD = "record", "Source record"
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
+    # No index of its own: the (profile, type) index below serves every lookup by profile.
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities", db_index=False)
     type = models.CharField(max_length=32, choices=Type.choices)
     value = models.CharField(max_length=255, help_text="Normalized value")
     flagged = models.BooleanField(
@@ -83,11 +84,13 @@ class Event(models.Model):
         ALIAS = "alias", "Alias"
         NOTE = "note", "Note"
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events")
+    # Every stored event pays for each index, so there are no redundant ones: the profile and the name are served
+    # by event_profile_time and event_name_time below (leading columns); channel keeps a plain index, without the
+    # varchar_pattern_ops copy that db_index adds on PostgreSQL (no LIKE on these columns: istartswith is UPPER()).
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.TRACK)
-    name = models.CharField(max_length=200, blank=True, db_index=True)
-    channel = models.CharField(max_length=32, blank=True, db_index=True,
-                               help_text="web, app, shop, crm, call_center, email, ...")
+    name = models.CharField(max_length=200, blank=True)
+    channel = models.CharField(max_length=32, blank=True, help_text="web, app, shop, crm, call_center, email, ...")
     properties = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
     timestamp = models.DateTimeField(db_index=True, help_text="When it happened (clock skew corrected)")
@@ -102,6 +105,7 @@ class Event(models.Model):
             # Segment event conditions and computed traits: events by name in a time window. On PostgreSQL the
             # migration adds INCLUDE (profile_id), so the profile is read from the index (SQLite has no INCLUDE).
             models.Index(fields=["name", "timestamp"], name="event_name_time"),
+            models.Index(fields=["channel"], name="event_channel"),
         ]
 
     def __str__(self) -> str:
@@ -196,7 +200,8 @@ class NeverMerge(models.Model):
 class TraitValue(models.Model):
     """Lineage: every value a trait had, from which source and when. Repeats bump ``seen_count``."""
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="trait_values")
+    # No index of its own: the unique constraint's index leads with the profile.
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="trait_values", db_index=False)
     name = models.CharField(max_length=200)
     value = models.JSONField(null=True, help_text="The value; for a sensitive trait its encrypted text")
     value_hash = models.CharField(max_length=32, help_text="md5 of the canonical JSON of the value; for a sensitive "
@@ -207,9 +212,10 @@ class TraitValue(models.Model):
     seen_count = models.PositiveIntegerField(default=1)
 
     class Meta:
+        # The unique constraint's index leads with (profile, name): it serves every lookup by profile or by profile
+        # and name, so there is no other index to write on each lineage upsert.
         constraints = [models.UniqueConstraint(fields=["profile", "name", "source", "value_hash"],
                                                name="trait_value_unique")]
-        indexes = [models.Index(fields=["profile", "name"], name="trait_value_profile_name")]
 
     def __str__(self) -> str:
         return f"{self.name}={self.value!r} ({self.source})"
