@@ -379,6 +379,7 @@ def full_unification(profiles: int, seed: int, database_url: str, dry_run: bool 
     os.environ["DATABASE_URL"] = database_url
     os.environ.pop("CELERY_BROKER_URL", None)  # eager: no task leaves this process
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
+    os.environ.setdefault("DEBUG", "false")  # as in production: no query log kept per statement
     import django
 
     django.setup()

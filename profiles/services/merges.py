@@ -148,6 +148,19 @@ def _select(model, columns: list[str], field: str, ids: list[int], *, types: lis
     return out
 
 
+def _delete(model, field: str, ids: list[int]) -> None:
+    """Delete the rows of ``model`` (no reverse relations) whose ``field`` is one of ``ids``: PostgreSQL binds the
+    ids as one array per 5,000 (the ORM would compile an IN list of 5,000 parameters each time)."""
+    meta = model._meta
+    for chunk in _chunks(sorted(set(ids))):
+        if _pg():
+            column = (meta.pk if field == "pk" else meta.get_field(field)).column
+            qn = connection.ops.quote_name
+            _pg_execute(f"DELETE FROM {qn(meta.db_table)} WHERE {qn(column)} = ANY(%b)", [chunk])
+        else:
+            model._default_manager.filter(**{f"{field}__in": chunk}).delete()
+
+
 def merge_refusals_record(*, refusals: list[tuple[int, int, str, str]]) -> None:
     """Log refused merges: (profile a, profile b, reason, rule), once per pair and rule (a shared device would
     otherwise log one per event)."""
@@ -454,8 +467,7 @@ def _clusters_merge(pairs: list[MergePair], accepted: list[tuple[int, int]], fin
         per_loser.setdefault(loser, []).append(pk)
     for loser in losers:
         moved[loser]["notes"] = sorted(per_loser.get(loser, []))
-    for chunk in _chunks(losers):
-        MatchKey.objects.filter(profile_id__in=chunk).delete()
+    _delete(MatchKey, "profile", losers)
     for loser in losers:
         moved[loser]["match_keys"] = {"removed": True}
 
@@ -559,8 +571,7 @@ def _lineage_merge(accepted: list[tuple[int, int]], final: dict[int, int], moved
         # rows: [id, seen_count, first_observed_at, observed_at] as they were at the merge (undo gives the loser
         # exactly that back; what the winner observed later stays with the winner).
         moved[loser]["trait_values"] = {"rows": moved_rows, "combined": combined}
-    for chunk in _chunks(deleted):
-        TraitValue.objects.filter(pk__in=chunk).delete()
+    _delete(TraitValue, "pk", deleted)
     _repoint(TraitValue, "profile", final)
     rows = [changed[pk] for pk in sorted(changed)]
     if rows and _pg():

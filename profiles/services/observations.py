@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -475,7 +476,13 @@ def _json_default(value):
 
 
 def _json(value) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    """Compact JSON text of a document for PostgreSQL. orjson writes it several times faster than json.dumps (the
+    merge journal and the pipeline's batch documents are large); what orjson refuses (an integer beyond 64 bits, a
+    type neither knows) goes through json.dumps, which writes the same JSON."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def _iso(value: datetime | None) -> str | None:
