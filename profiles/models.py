@@ -307,11 +307,18 @@ class MatchCandidate(models.Model):
 class MatchKey(models.Model):
     """A blocking key value of a profile (profiles.matching.blocking_key_values), for incremental candidate search."""
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="match_keys")
-    key = models.CharField(max_length=255, db_index=True)
+    # Derived data, rebuilt whole by every full run (millions of rows): no index of its own for the profile (the
+    # unique constraint's index leads with it) and no per-row foreign-key check in the database. Deleting a profile
+    # deletes its keys through Django's cascade, and erasure deletes them explicitly; a key whose profile is gone
+    # is never used (candidates are read from live profiles).
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="match_keys", db_index=False,
+                                db_constraint=False)
+    key = models.CharField(max_length=255)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["profile", "key"], name="match_key_unique")]
+        # Lookups by key are equality (IN); no varchar_pattern_ops copy, which db_index would add on PostgreSQL.
+        indexes = [models.Index(fields=["key"], name="match_key_key")]
 
     def __str__(self) -> str:
         return self.key
