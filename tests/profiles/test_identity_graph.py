@@ -4,6 +4,7 @@ and alias, identities from traits and externalIds, automatic merges and refusals
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 
 from ingestion.services import inbox_store, source_create
 from ingestion.services.pipeline import inbox_process_pending
@@ -183,3 +184,24 @@ def test_known_identity_resolves_to_the_live_profile_after_a_merge():
     apply(obs(("email", "m@example.org"), ("anonymous_id", "dev-m")))
     [again] = apply(obs(("anonymous_id", "dev-m")))
     assert again == a and Profile.objects.get(pk=b).merged_into_id == a
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the keyed-lookup plan settings are PostgreSQL's")
+def test_the_identity_lookup_leaves_the_planner_settings_as_they_were():
+    """The lookup of a batch's known identities turns hash/merge joins and bitmap scans off for itself only: later
+    statements of the same transaction are planned as before."""
+    names = ("enable_bitmapscan", "enable_hashjoin", "enable_mergejoin")
+
+    def settings():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
+            return cursor.fetchone()
+
+    before = settings()
+    with transaction.atomic():
+        observations_apply(observations=[Observation(identities=[("email", "planner@example.org")], traits={},
+                                                     timestamp=T0)])
+        observations_apply(observations=[Observation(identities=[("email", "planner@example.org")], traits={},
+                                                     timestamp=T0)])
+        assert settings() == before == ("on", "on", "on")
+    assert Identity.objects.filter(type="email", value="planner@example.org").count() == 1
