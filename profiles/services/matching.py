@@ -726,9 +726,7 @@ def _dry_run(scored: list[_Scored], rules: MatchRules, decided: set[tuple[int, i
     root: dict[int, int] = {}
 
     def find(pk: int) -> int:
-        while pk in root:
-            pk = root[pk]
-        return pk
+        return _find(root, pk)
 
     review: set[tuple[int, int]] = set()
     for item in scored:
