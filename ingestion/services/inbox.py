@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -51,8 +52,12 @@ class StoreResult:
 
 
 def new_message_id() -> str:
-    """A random (version 4) UUID as text, built without the UUID object (it is on the tracking API's hot path)."""
-    h = os.urandom(16).hex()
+    """A random (version 4) UUID as text, built without the UUID object: it is on the tracking API's hot path,
+    once per event that has no messageId. The bits come from the random module, not os.urandom: os.urandom
+    releases the GIL for its system call, and among a worker's request threads every release costs a GIL hand-off.
+    The id has to be unique, not secret; the module's generator is seeded from os.urandom, and seeded again in
+    every forked process (gunicorn and Celery workers), so processes never share a sequence."""
+    h = f"{random.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
@@ -202,10 +207,15 @@ def _insert_retrying(rows: list[tuple]) -> list[tuple[int, str]]:
 
 
 class _Job:
+    """One caller's rows. ``done`` is a lock taken at creation and released exactly once, when the caller may go on
+    (its rows are committed or failed, or the lead passes to it). A plain lock, not an Event: an Event's wait builds
+    a Condition and a waiter lock each time, on the path of every single-event request."""
+
     __slots__ = ("rows", "done", "lead", "stored", "failed")
 
     def __init__(self, rows):
-        self.rows, self.done, self.lead, self.stored, self.failed = rows, threading.Event(), False, 0, False
+        self.rows, self.done, self.lead, self.stored, self.failed = rows, threading.Lock(), False, 0, False
+        self.done.acquire()
 
 
 class GroupInsert:
@@ -229,14 +239,14 @@ class GroupInsert:
             lead = not self._busy
             self._busy = True
         if not lead:
-            if not job.done.wait(self.WAIT_SECONDS):
+            if not job.done.acquire(timeout=self.WAIT_SECONDS):
                 with self._lock:
                     orphaned = job in self._queue
                     if orphaned:
                         self._queue.remove(job)
                 if orphaned:
                     return len(_insert_retrying(rows))
-                job.done.wait()
+                job.done.acquire()
             if not job.lead:
                 return len(_insert_retrying(rows)) if job.failed else job.stored
         with self._lock:
@@ -247,12 +257,12 @@ class GroupInsert:
             with self._lock:
                 if self._queue:
                     self._queue[0].lead = True
-                    self._queue[0].done.set()
+                    self._queue[0].done.release()
                 else:
                     self._busy = False
             for other in batch:
                 if other is not job:
-                    other.done.set()
+                    other.done.release()
         return len(_insert_retrying(rows)) if job.failed else job.stored
 
     @staticmethod

@@ -371,6 +371,27 @@ def test_messages_without_id_get_one(source):
     assert all(m.payload["messageId"] == m.message_id for m in stored(source))
 
 
+def test_generated_ids_are_uuid4_and_differ_in_forked_processes():
+    # gunicorn and Celery fork their workers from one parent: a generator state copied into each child would give
+    # every worker the same ids, and the inbox would take one worker's messages for duplicates of another's.
+    import multiprocessing
+
+    from ingestion.services.inbox import new_message_id
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        children = pool.starmap(_new_message_ids, [(200,), (200,)])
+    ids = [*children[0], *children[1], *_new_message_ids(200)]
+    assert len(set(ids)) == 600
+    assert all(uuid.UUID(message_id).version == 4 and str(uuid.UUID(message_id)) == message_id for message_id in ids)
+    assert new_message_id() not in ids
+
+
+def _new_message_ids(count: int) -> list[str]:
+    from ingestion.services.inbox import new_message_id
+
+    return [new_message_id() for _ in range(count)]
+
+
 def test_a_corrected_message_with_the_id_of_a_rejected_one_is_accepted(source):
     post("/v1/track", {"userId": "u", "messageId": "fix-me"}, key=source.key)  # no event: rejected
     assert post("/v1/track", {"userId": "u", "event": "Fixed", "messageId": "fix-me"},
