@@ -249,7 +249,7 @@ def trait_values_record(entries: list[tuple[int, str, object, str, datetime]],
             "seen_count = profiles_traitvalue.seen_count + EXCLUDED.seen_count, "
             "first_observed_at = LEAST(profiles_traitvalue.first_observed_at, EXCLUDED.first_observed_at), "
             "observed_at = GREATEST(profiles_traitvalue.observed_at, EXCLUDED.observed_at)",
-            [_json([[k[0], k[1], k[2], k[3], v[0], v[1].isoformat(), v[2].isoformat(), v[3]]
+            [_json([[k[0], k[1], k[2], k[3], v[0], v[1], v[2], v[3]]
                     for k, v in merged.items()])])
         return
     # SQLite (3.24+): the same upsert, many rows per statement.
