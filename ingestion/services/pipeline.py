@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -347,7 +350,9 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
             status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now, attempts=F("attempts") + 1)
 
 
-def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], rejected: dict[int, str]) -> list[int]:
+def _observations_of(source: Source, rows: list[tuple], rejected: dict[int, str]) -> list[tuple[int, Observation]]:
+    """The tracking plan's verdicts, the source's transformations and the observations of one source's claimed
+    messages (no profile is read or written yet). Blocked and invalid messages go into ``rejected``."""
     messages = [row[3] for row in rows]
     verdicts = plans_check(source=source, messages=messages)
     if len(verdicts) != len(messages):
@@ -369,38 +374,181 @@ def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], reje
             observations.append((pk, message_to_observation(message, source=source)))
         except MessageInvalid as error:
             rejected[pk] = _reason(str(error))
-    return _apply(_suppressed_drop(source, observations), rejected)
+    return observations
+
+
+@dataclass
+class _Claimed:
+    """A claimed batch, prepared: its rows, and the observations of each source (rejections decided so far)."""
+
+    rows: list[tuple]
+    orphans: int
+    work: list[tuple[Source, list[tuple[int, Observation]]]]
+    rejected: dict[int, str]
+
+
+def _batch_claim(*, source_id: int | None, limit: int) -> _Claimed | None:
+    """Claim a batch in the current transaction and prepare it (plans, transformations, observations): the part
+    that does not depend on what the batches before it wrote to profiles. None when nothing is pending."""
+    rows = _claim(source_id=source_id, limit=limit)
+    if not rows:
+        return None
+    sources = Source.objects.in_bulk({row[1] for row in rows})
+    by_source: dict[int, list] = {}
+    for row in rows:
+        by_source.setdefault(row[1], []).append(row)
+    orphans = [row[0] for sid in [sid for sid in by_source if sid not in sources] for row in by_source.pop(sid)]
+    if orphans:
+        # Stored while their source was being deleted (the inbox has no database constraint on the source):
+        # they go the way of the source's other messages.
+        logger.warning("Dropping %d inbox messages of deleted sources.", len(orphans))
+        InboxMessage.objects.filter(pk__in=orphans).delete()
+        rows = [row for row in rows if row[1] in sources]
+    rejected: dict[int, str] = {}
+    work = [(sources[sid], _observations_of(sources[sid], source_rows, rejected))
+            for sid, source_rows in by_source.items()]
+    return _Claimed(rows=rows, orphans=len(orphans), work=work, rejected=rejected)
+
+
+def _batch_apply(batch: _Claimed) -> BatchResult:
+    """Apply a prepared batch to profiles and consent and write the messages' statuses (in the claim's
+    transaction)."""
+    processed: list[int] = []
+    rejected = batch.rejected
+    for source, observations in batch.work:
+        processed += _apply(_suppressed_drop(source, observations), rejected)
+    _statuses_write(rows=batch.rows, processed=processed, rejected=rejected)
+    return BatchResult(claimed=len(batch.rows) + batch.orphans, processed=len(processed), rejected=len(rejected),
+                       dropped=batch.orphans)
 
 
 def inbox_process_batch(*, source_id: int | None = None, limit: int | None = None) -> BatchResult:
     """Claim one batch of pending messages (of one source, or any) and process it. Returns what happened."""
     with transaction.atomic():
-        rows = _claim(source_id=source_id, limit=limit or batch_size())
-        if not rows:
-            return BatchResult()
-        sources = Source.objects.in_bulk({row[1] for row in rows})
-        by_source: dict[int, list] = {}
-        for row in rows:
-            by_source.setdefault(row[1], []).append(row)
-        orphans = [row[0] for sid in [sid for sid in by_source if sid not in sources] for row in by_source.pop(sid)]
-        if orphans:
-            # Stored while their source was being deleted (the inbox has no database constraint on the source):
-            # they go the way of the source's other messages.
-            logger.warning("Dropping %d inbox messages of deleted sources.", len(orphans))
-            InboxMessage.objects.filter(pk__in=orphans).delete()
-            rows = [row for row in rows if row[1] in sources]
-        processed: list[int] = []
-        rejected: dict[int, str] = {}
-        for sid, source_rows in by_source.items():
-            processed += _process_source(sources[sid], source_rows, rejected)
-        _statuses_write(rows=rows, processed=processed, rejected=rejected)
-    return BatchResult(claimed=len(rows) + len(orphans), processed=len(processed), rejected=len(rejected),
-                       dropped=len(orphans))
+        batch = _batch_claim(source_id=source_id, limit=limit or batch_size())
+        return _batch_apply(batch) if batch is not None else BatchResult()
+
+
+def lanes() -> int:
+    """Batches in flight at once in one ``inbox_process_pending`` call (see ``_Lanes``): 2 on PostgreSQL, 1 (no
+    helper thread) on SQLite, whose single writer lock would serialize them anyway."""
+    default = 2 if connection.vendor == "postgresql" else 1
+    return max(1, int(getattr(settings, "INGESTION_PIPELINE_LANES", default)))
+
+
+# Seconds between the interpreter's forced thread switches while lanes run (Python's default is 0.005).
+LANE_SWITCH_INTERVAL = 0.0002
+
+
+class _LaneStopped(Exception):
+    """Another lane failed: stop without applying (the claimed messages stay pending)."""
+
+
+class _Lanes:
+    """Two (or more) batches in flight in one process, each in its own thread, connection and transaction: while
+    one batch's statements run in PostgreSQL (libpq releases the GIL), the next one is claimed and prepared.
+    Batches are claimed one at a time (so a later claim takes later messages) and numbered; each applies to
+    profiles and commits only when the one claimed before it has committed, so they commit in claim order and a
+    batch's profile reads, identity lookups and locks always see every earlier batch: the same outcome as one
+    batch after the other, and no two lanes ever wait on each other's rows."""
+
+    def __init__(self, *, source_id: int | None, limit: int, max_batches: int | None,
+                 deadline: float | None) -> None:
+        self.source_id, self.limit, self.max_batches, self.deadline = source_id, limit, max_batches, deadline
+        self.claim_lock = threading.Lock()
+        self.turn = threading.Condition()
+        self.claimed_batches = 0  # tickets handed out
+        self.serving = 0  # the ticket that may apply and commit now
+        self.error: BaseException | None = None
+        self.total = BatchResult()
+
+    def _done(self, ticket: int) -> None:
+        with self.turn:
+            if self.serving == ticket:
+                self.serving = ticket + 1
+                self.turn.notify_all()
+
+    def _wait(self, ticket: int) -> None:
+        with self.turn:
+            while self.serving != ticket and self.error is None:
+                self.turn.wait()
+            if self.error is not None:
+                raise _LaneStopped
+
+    def _more(self) -> bool:
+        if self.error is not None:
+            return False
+        if self.max_batches is not None and self.claimed_batches >= self.max_batches:
+            return False
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    def run_lane(self) -> None:
+        try:
+            while True:
+                ticket = None
+                try:
+                    with transaction.atomic():
+                        with self.claim_lock:
+                            if not self._more():
+                                return
+                            batch = _batch_claim(source_id=self.source_id, limit=self.limit)
+                            if batch is None:
+                                return
+                            ticket = self.claimed_batches
+                            self.claimed_batches += 1
+                        self._wait(ticket)
+                        # The first commit hook: the next batch may apply while this one's profile_changed
+                        # handlers run.
+                        transaction.on_commit(lambda ticket=ticket: self._done(ticket))
+                        result = _batch_apply(batch)
+                finally:
+                    if ticket is not None:
+                        self._done(ticket)  # after a rollback too (a no-op after the hook)
+                with self.turn:
+                    self.total += result
+        except _LaneStopped:
+            return
+        except BaseException as error:
+            with self.turn:
+                self.error = self.error or error
+                self.turn.notify_all()
+
+    def run(self, count: int) -> BatchResult:
+        threads = [threading.Thread(target=self._helper, name=f"inbox-lane-{n}", daemon=True)
+                   for n in range(1, count)]
+        # The lane whose statement returned must get the interpreter back soon from the lane preparing the next
+        # batch: with the default 5 ms between forced switches, every statement of the applying batch could wait
+        # that long. Restored when the lanes are done.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(LANE_SWITCH_INTERVAL)
+        try:
+            for thread in threads:
+                thread.start()
+            self.run_lane()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        if self.error is not None:
+            raise self.error
+        return self.total
+
+    def _helper(self) -> None:
+        try:
+            self.run_lane()
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def inbox_process_pending(*, source_id: int | None = None, max_batches: int | None = None,
-                          limit: int | None = None) -> BatchResult:
-    """Process batches until nothing is pending (or ``max_batches`` were done)."""
+                          limit: int | None = None, deadline: float | None = None) -> BatchResult:
+    """Process batches until nothing is pending (or ``max_batches`` were done, or ``time.monotonic()`` passed
+    ``deadline``). On PostgreSQL, outside a transaction, with ``lanes()`` > 1, the next batch is claimed and
+    prepared while the current one is applied (``_Lanes``); batches still commit one by one, in claim order."""
+    limit = limit or batch_size()
+    count = lanes()
+    if count > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _Lanes(source_id=source_id, limit=limit, max_batches=max_batches, deadline=deadline).run(count)
     total = BatchResult()
     done = 0
     while max_batches is None or done < max_batches:
@@ -409,5 +557,6 @@ def inbox_process_pending(*, source_id: int | None = None, max_batches: int | No
             break
         total += result
         done += 1
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     return total
-

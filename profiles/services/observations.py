@@ -210,15 +210,14 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         holdings[-new_count] = {}
         return -new_count
 
+    rule_of = {identity_type: rules.get(identity_type) for keys in per_obs_keys for (identity_type, _v), _p in keys}
     for index, (obs, keys) in enumerate(zip(observations, per_obs_keys, strict=True)):
-        ordered = sorted(keys, key=lambda item: (rules.priority(item[0][0]), item[1]))
-        known = [(key, prev) for key, prev in ordered if key in assigned]
-        ref = assigned[known[0][0]] if known else None
+        ordered = sorted(keys, key=lambda item: (rule_of[item[0][0]].priority, item[1])) if len(keys) > 1 else keys
+        ref = next((assigned[key] for key, _prev in ordered if key in assigned), None)
         if ref is not None:
             held = holdings.get(ref, {})
             for key, _prev in ordered:
-                rule = rules.get(key[0])
-                if key not in assigned and rule.unique_per_profile and held.get(key[0]) and \
+                if key not in assigned and rule_of[key[0]].unique_per_profile and held.get(key[0]) and \
                         key[1] not in held[key[0]]:
                     # Another person on the same device or account: a profile of its own.
                     ref = None
@@ -229,7 +228,7 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         for key, prev in ordered:
             other = assigned.get(key)
             if other is None:
-                rule = rules.get(key[0])
+                rule = rule_of[key[0]]
                 values = held.get(key[0], set())
                 if rule.max_per_profile and len(values) >= rule.max_per_profile and key[1] not in values:
                     continue  # over the type's limit: not attached (the profile keeps its identities)
