@@ -13,7 +13,6 @@ only None and empty values, which stay plain, are "empty".
 """
 
 import hashlib
-import json
 import time
 from datetime import datetime
 
@@ -76,8 +75,12 @@ def seal(value):
 
 
 
+# Built once: json.dumps with options builds an encoder on every call (lineage hashes every observed value).
+_CANONICAL = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return _CANONICAL.encode(value)
 
 
 def is_empty(value) -> bool:

@@ -158,6 +158,8 @@ def _flagged_of(obs: Observation) -> list[tuple[str, str]]:
 def _keys(obs: Observation, rules: Rules, assigned: dict) -> list[tuple[tuple[str, str], bool]]:
     """The observation's usable identities as (key, is_previous_id), blocked values dropped."""
     keys = [(key, False) for key in obs.identities if not rules.blocked(*key)]
+    if len(keys) < 2 and not obs.previous_id:
+        return keys  # nothing to add or deduplicate
     if obs.previous_id and not rules.blocked(Identity.Type.ANONYMOUS_ID.value, obs.previous_id):
         # Segment's previousId is an earlier user id or anonymous id: link the one that is known, else as an
         # anonymous id (a user id we never saw would break the one-user-id limit of the profile it joins).
