@@ -6,14 +6,18 @@ transaction:
 
 1. ``plans_check``: a "block" verdict rejects the message with the plan's reason (it can be replayed later);
 2. ``transforms_apply``: the source's declarative transformations;
-3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason);
+3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason),
+   and the claimed messages are marked processed (steps 1-3 are the batch's preparation: with lanes, the next
+   batch is prepared while this one goes on);
 4. messages naming an erased person (consent's suppression list) are counted and deleted, never applied;
 5. ``profiles.services.observations_apply`` resolves identities, updates traits and appends events in bulk, and
    consent records the decisions of ``context.consent.categoryPreferences`` (only those that change something);
-6. every claimed message ends processed or rejected, with its reason.
+6. every claimed message ends processed or rejected, with its reason (the rejected ones are rewritten).
 
 The transaction commits all of it or nothing, so processing is idempotent by (source, messageId): a message is
 processed exactly once. Transient database errors propagate (the task retries; the messages stay pending).
+``inbox_process_pending`` runs batches in two lanes on PostgreSQL (``_Lanes``): they still apply and commit one
+by one, in the order they were claimed.
 """
 
 from __future__ import annotations
@@ -310,9 +314,30 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
     return applied
 
 
-def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[int, str]) -> None:
-    """Mark the claimed messages processed or rejected, and add them to the live counts."""
-    now = timezone.now()
+def _statuses_claimed(ids: list[int], now) -> None:
+    """Mark claimed messages processed (in the claim's transaction, before they are applied): the one write every
+    message needs, done while the batch is prepared (with lanes, while the batch before it is still applying).
+    The few that end otherwise are rewritten by ``_statuses_write`` (rejected) or deleted (dropped) in the same
+    transaction, so no other transaction ever sees a status that did not happen."""
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        # A constant statement with a binary array: the ORM's IN (%s, ...) over hundreds of ids costs more.
+        import psycopg
+
+        server_prepare_allow(connection)
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
+                           "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
+                           [InboxMessage.Status.PROCESSED.value, now, ids], prepare=True)
+        return
+    InboxMessage.objects.filter(id__in=ids).update(
+        status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
+
+
+def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[int, str], now) -> None:
+    """The rejected messages of a batch (marked processed by ``_statuses_claimed``) get their status and reason,
+    and the batch's messages are added to the live counts."""
     counts: dict[tuple[int, object], list[int]] = {}
     days: dict[object, object] = {}
     processed_ids = set(processed)
@@ -322,32 +347,24 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
             entry = counts.setdefault((row[1], day), [0, 0])
             entry[0 if row[0] in processed_ids else 1] += 1
     inbox_counts_add(counts={key: tuple(value) for key, value in counts.items()})
+    if not rejected:
+        return
     if connection.vendor == "postgresql":
-        # Constant statements with binary arrays: the ORM's IN (%s, ...) over hundreds of ids costs more.
         import psycopg
 
         server_prepare_allow(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            if processed:
-                cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
-                               "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
-                               [InboxMessage.Status.PROCESSED.value, now, processed], prepare=True)
-            if rejected:
-                cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, "
-                               "processed_at = %b, attempts = m.attempts + 1 "
-                               "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
-                               [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
-                               prepare=True)
+            cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, processed_at = %b "
+                           "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
+                           [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
+                           prepare=True)
         return
-    if processed:
-        InboxMessage.objects.filter(id__in=processed).update(
-            status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
     by_reason: dict[str, list[int]] = {}
     for pk, reason in rejected.items():
         by_reason.setdefault(reason, []).append(pk)
     for reason, ids in by_reason.items():
         InboxMessage.objects.filter(id__in=ids).update(
-            status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now, attempts=F("attempts") + 1)
+            status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now)
 
 
 def _observations_of(source: Source, rows: list[tuple], rejected: dict[int, str]) -> list[tuple[int, Observation]]:
@@ -385,11 +402,13 @@ class _Claimed:
     orphans: int
     work: list[tuple[Source, list[tuple[int, Observation]]]]
     rejected: dict[int, str]
+    now: datetime  # processed_at
 
 
 def _batch_claim(*, source_id: int | None, limit: int) -> _Claimed | None:
-    """Claim a batch in the current transaction and prepare it (plans, transformations, observations): the part
-    that does not depend on what the batches before it wrote to profiles. None when nothing is pending."""
+    """Claim a batch in the current transaction and prepare it (plans, transformations, observations, the
+    messages marked processed): the part that does not depend on what the batches before it wrote to profiles.
+    None when nothing is pending."""
     rows = _claim(source_id=source_id, limit=limit)
     if not rows:
         return None
@@ -407,7 +426,9 @@ def _batch_claim(*, source_id: int | None, limit: int) -> _Claimed | None:
     rejected: dict[int, str] = {}
     work = [(sources[sid], _observations_of(sources[sid], source_rows, rejected))
             for sid, source_rows in by_source.items()]
-    return _Claimed(rows=rows, orphans=len(orphans), work=work, rejected=rejected)
+    now = timezone.now()
+    _statuses_claimed([row[0] for row in rows], now)
+    return _Claimed(rows=rows, orphans=len(orphans), work=work, rejected=rejected, now=now)
 
 
 def _batch_apply(batch: _Claimed) -> BatchResult:
@@ -417,7 +438,7 @@ def _batch_apply(batch: _Claimed) -> BatchResult:
     rejected = batch.rejected
     for source, observations in batch.work:
         processed += _apply(_suppressed_drop(source, observations), rejected)
-    _statuses_write(rows=batch.rows, processed=processed, rejected=rejected)
+    _statuses_write(rows=batch.rows, processed=processed, rejected=rejected, now=batch.now)
     return BatchResult(claimed=len(batch.rows) + batch.orphans, processed=len(processed), rejected=len(rejected),
                        dropped=batch.orphans)
 
