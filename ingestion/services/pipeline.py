@@ -458,7 +458,7 @@ def lanes() -> int:
 
 
 # Seconds between the interpreter's forced thread switches while lanes run (Python's default is 0.005).
-LANE_SWITCH_INTERVAL = 0.0002
+LANE_SWITCH_INTERVAL = 0.001
 
 
 class _LaneStopped(Exception):
