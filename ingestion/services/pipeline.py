@@ -482,6 +482,8 @@ class _Lanes:
         self.serving = 0  # the ticket that may apply and commit now
         self.error: BaseException | None = None
         self.total = BatchResult()
+        self.helpers: list[threading.Thread] = []  # the other lanes, not started yet
+        self.started: list[threading.Thread] = []
 
     def _done(self, ticket: int) -> None:
         with self.turn:
@@ -517,6 +519,8 @@ class _Lanes:
                                 return
                             ticket = self.claimed_batches
                             self.claimed_batches += 1
+                            if self.helpers and len(batch.rows) + batch.orphans >= self.limit:
+                                self._helpers_start()  # a full batch: more may be pending
                         self._wait(ticket)
                         # The first commit hook: the next batch may apply while this one's profile_changed
                         # handlers run.
@@ -534,19 +538,25 @@ class _Lanes:
                 self.error = self.error or error
                 self.turn.notify_all()
 
+    def _helpers_start(self) -> None:
+        """Start the other lanes (once, from the calling thread's lane, when its first batch was full: a run that
+        finds one small batch, as after a single tracking call, opens no second connection)."""
+        helpers, self.helpers = self.helpers, []
+        for thread in helpers:
+            thread.start()
+        self.started = helpers
+
     def run(self, count: int) -> BatchResult:
-        threads = [threading.Thread(target=self._helper, name=f"inbox-lane-{n}", daemon=True)
-                   for n in range(1, count)]
+        self.helpers = [threading.Thread(target=self._helper, name=f"inbox-lane-{n}", daemon=True)
+                        for n in range(1, count)]
         # The lane whose statement returned must get the interpreter back soon from the lane preparing the next
         # batch: with the default 5 ms between forced switches, every statement of the applying batch could wait
         # that long. Restored when the lanes are done.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(LANE_SWITCH_INTERVAL)
         try:
-            for thread in threads:
-                thread.start()
             self.run_lane()
-            for thread in threads:
+            for thread in self.started:
                 thread.join()
         finally:
             sys.setswitchinterval(interval)

@@ -119,3 +119,13 @@ def test_lanes_default_to_two_on_postgresql_only(settings):
     assert pipeline.lanes() == (2 if connection.vendor == "postgresql" else 1)
     settings.INGESTION_PIPELINE_LANES = 1
     assert pipeline.lanes() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_finds_one_small_batch_starts_no_second_lane(two_lanes, monkeypatch):
+    source, _ = source_create(name="Web", kind="http")
+    _store(source, 5)
+    applied, committed = _recording(monkeypatch)
+    assert inbox_process_pending(limit=10).processed == 5
+    assert applied == [("MainThread", applied[0][1])]
