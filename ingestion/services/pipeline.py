@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -457,10 +456,6 @@ def lanes() -> int:
     return max(1, int(getattr(settings, "INGESTION_PIPELINE_LANES", default)))
 
 
-# Seconds between the interpreter's forced thread switches while lanes run (Python's default is 0.005).
-LANE_SWITCH_INTERVAL = 0.001
-
-
 class _LaneStopped(Exception):
     """Another lane failed: stop without applying (the claimed messages stay pending)."""
 
@@ -549,17 +544,9 @@ class _Lanes:
     def run(self, count: int) -> BatchResult:
         self.helpers = [threading.Thread(target=self._helper, name=f"inbox-lane-{n}", daemon=True)
                         for n in range(1, count)]
-        # The lane whose statement returned must get the interpreter back soon from the lane preparing the next
-        # batch: with the default 5 ms between forced switches, every statement of the applying batch could wait
-        # that long. Restored when the lanes are done.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(LANE_SWITCH_INTERVAL)
-        try:
-            self.run_lane()
-            for thread in self.started:
-                thread.join()
-        finally:
-            sys.setswitchinterval(interval)
+        self.run_lane()
+        for thread in self.started:
+            thread.join()
         if self.error is not None:
             raise self.error
         return self.total
