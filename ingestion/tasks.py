@@ -19,15 +19,9 @@ SWEEP_PENDING_AGE_SECONDS = 30
 def inbox_process(source_id: int | None = None) -> dict:
     """Process pending inbox messages (of one source, or all) in batches until none is left."""
     deadline = time.monotonic() + PROCESS_BUDGET_SECONDS
-    total = pipeline.BatchResult()
-    while True:
-        result = pipeline.inbox_process_batch(source_id=source_id)
-        total += result
-        if not result.claimed:
-            break
-        if time.monotonic() > deadline:
-            inbox_process.delay(source_id=source_id)
-            break
+    total = pipeline.inbox_process_pending(source_id=source_id, deadline=deadline)
+    if total.claimed and time.monotonic() >= deadline:
+        inbox_process.delay(source_id=source_id)  # stopped by the budget: more may be pending
     return {"claimed": total.claimed, "processed": total.processed, "rejected": total.rejected}
 
 

@@ -6,20 +6,26 @@ transaction:
 
 1. ``plans_check``: a "block" verdict rejects the message with the plan's reason (it can be replayed later);
 2. ``transforms_apply``: the source's declarative transformations;
-3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason);
+3. each message becomes a ``profiles.services.Observation`` (a message that cannot is rejected with its reason),
+   and the claimed messages are marked processed (steps 1-3 are the batch's preparation: with lanes, the next
+   batch is prepared while this one goes on);
 4. messages naming an erased person (consent's suppression list) are counted and deleted, never applied;
 5. ``profiles.services.observations_apply`` resolves identities, updates traits and appends events in bulk, and
    consent records the decisions of ``context.consent.categoryPreferences`` (only those that change something);
-6. every claimed message ends processed or rejected, with its reason.
+6. every claimed message ends processed or rejected, with its reason (the rejected ones are rewritten).
 
 The transaction commits all of it or nothing, so processing is idempotent by (source, messageId): a message is
 processed exactly once. Transient database errors propagate (the task retries; the messages stay pending).
+``inbox_process_pending`` runs batches in two lanes on PostgreSQL (``_Lanes``): they still apply and commit one
+by one, in the order they were claimed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -307,9 +313,30 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
     return applied
 
 
-def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[int, str]) -> None:
-    """Mark the claimed messages processed or rejected, and add them to the live counts."""
-    now = timezone.now()
+def _statuses_claimed(ids: list[int], now) -> None:
+    """Mark claimed messages processed (in the claim's transaction, before they are applied): the one write every
+    message needs, done while the batch is prepared (with lanes, while the batch before it is still applying).
+    The few that end otherwise are rewritten by ``_statuses_write`` (rejected) or deleted (dropped) in the same
+    transaction, so no other transaction ever sees a status that did not happen."""
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        # A constant statement with a binary array: the ORM's IN (%s, ...) over hundreds of ids costs more.
+        import psycopg
+
+        server_prepare_allow(connection)
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
+                           "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
+                           [InboxMessage.Status.PROCESSED.value, now, ids], prepare=True)
+        return
+    InboxMessage.objects.filter(id__in=ids).update(
+        status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
+
+
+def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[int, str], now) -> None:
+    """The rejected messages of a batch (marked processed by ``_statuses_claimed``) get their status and reason,
+    and the batch's messages are added to the live counts."""
     counts: dict[tuple[int, object], list[int]] = {}
     days: dict[object, object] = {}
     processed_ids = set(processed)
@@ -319,35 +346,29 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
             entry = counts.setdefault((row[1], day), [0, 0])
             entry[0 if row[0] in processed_ids else 1] += 1
     inbox_counts_add(counts={key: tuple(value) for key, value in counts.items()})
+    if not rejected:
+        return
     if connection.vendor == "postgresql":
-        # Constant statements with binary arrays: the ORM's IN (%s, ...) over hundreds of ids costs more.
         import psycopg
 
         server_prepare_allow(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            if processed:
-                cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
-                               "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
-                               [InboxMessage.Status.PROCESSED.value, now, processed], prepare=True)
-            if rejected:
-                cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, "
-                               "processed_at = %b, attempts = m.attempts + 1 "
-                               "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
-                               [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
-                               prepare=True)
+            cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, processed_at = %b "
+                           "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
+                           [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
+                           prepare=True)
         return
-    if processed:
-        InboxMessage.objects.filter(id__in=processed).update(
-            status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
     by_reason: dict[str, list[int]] = {}
     for pk, reason in rejected.items():
         by_reason.setdefault(reason, []).append(pk)
     for reason, ids in by_reason.items():
         InboxMessage.objects.filter(id__in=ids).update(
-            status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now, attempts=F("attempts") + 1)
+            status=InboxMessage.Status.REJECTED, reason=reason, processed_at=now)
 
 
-def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], rejected: dict[int, str]) -> list[int]:
+def _observations_of(source: Source, rows: list[tuple], rejected: dict[int, str]) -> list[tuple[int, Observation]]:
+    """The tracking plan's verdicts, the source's transformations and the observations of one source's claimed
+    messages (no profile is read or written yet). Blocked and invalid messages go into ``rejected``."""
     messages = [row[3] for row in rows]
     verdicts = plans_check(source=source, messages=messages)
     if len(verdicts) != len(messages):
@@ -369,38 +390,183 @@ def _process_source(source: Source, rows: list[tuple[int, int, str, dict]], reje
             observations.append((pk, message_to_observation(message, source=source)))
         except MessageInvalid as error:
             rejected[pk] = _reason(str(error))
-    return _apply(_suppressed_drop(source, observations), rejected)
+    return observations
+
+
+@dataclass
+class _Claimed:
+    """A claimed batch, prepared: its rows, and the observations of each source (rejections decided so far)."""
+
+    rows: list[tuple]
+    orphans: int
+    work: list[tuple[Source, list[tuple[int, Observation]]]]
+    rejected: dict[int, str]
+    now: datetime  # processed_at
+
+
+def _batch_claim(*, source_id: int | None, limit: int) -> _Claimed | None:
+    """Claim a batch in the current transaction and prepare it (plans, transformations, observations, the
+    messages marked processed): the part that does not depend on what the batches before it wrote to profiles.
+    None when nothing is pending."""
+    rows = _claim(source_id=source_id, limit=limit)
+    if not rows:
+        return None
+    sources = Source.objects.in_bulk({row[1] for row in rows})
+    by_source: dict[int, list] = {}
+    for row in rows:
+        by_source.setdefault(row[1], []).append(row)
+    orphans = [row[0] for sid in [sid for sid in by_source if sid not in sources] for row in by_source.pop(sid)]
+    if orphans:
+        # Stored while their source was being deleted (the inbox has no database constraint on the source):
+        # they go the way of the source's other messages.
+        logger.warning("Dropping %d inbox messages of deleted sources.", len(orphans))
+        InboxMessage.objects.filter(pk__in=orphans).delete()
+        rows = [row for row in rows if row[1] in sources]
+    rejected: dict[int, str] = {}
+    work = [(sources[sid], _observations_of(sources[sid], source_rows, rejected))
+            for sid, source_rows in by_source.items()]
+    now = timezone.now()
+    _statuses_claimed([row[0] for row in rows], now)
+    return _Claimed(rows=rows, orphans=len(orphans), work=work, rejected=rejected, now=now)
+
+
+def _batch_apply(batch: _Claimed) -> BatchResult:
+    """Apply a prepared batch to profiles and consent and write the messages' statuses (in the claim's
+    transaction)."""
+    processed: list[int] = []
+    rejected = batch.rejected
+    for source, observations in batch.work:
+        processed += _apply(_suppressed_drop(source, observations), rejected)
+    _statuses_write(rows=batch.rows, processed=processed, rejected=rejected, now=batch.now)
+    return BatchResult(claimed=len(batch.rows) + batch.orphans, processed=len(processed), rejected=len(rejected),
+                       dropped=batch.orphans)
 
 
 def inbox_process_batch(*, source_id: int | None = None, limit: int | None = None) -> BatchResult:
     """Claim one batch of pending messages (of one source, or any) and process it. Returns what happened."""
     with transaction.atomic():
-        rows = _claim(source_id=source_id, limit=limit or batch_size())
-        if not rows:
-            return BatchResult()
-        sources = Source.objects.in_bulk({row[1] for row in rows})
-        by_source: dict[int, list] = {}
-        for row in rows:
-            by_source.setdefault(row[1], []).append(row)
-        orphans = [row[0] for sid in [sid for sid in by_source if sid not in sources] for row in by_source.pop(sid)]
-        if orphans:
-            # Stored while their source was being deleted (the inbox has no database constraint on the source):
-            # they go the way of the source's other messages.
-            logger.warning("Dropping %d inbox messages of deleted sources.", len(orphans))
-            InboxMessage.objects.filter(pk__in=orphans).delete()
-            rows = [row for row in rows if row[1] in sources]
-        processed: list[int] = []
-        rejected: dict[int, str] = {}
-        for sid, source_rows in by_source.items():
-            processed += _process_source(sources[sid], source_rows, rejected)
-        _statuses_write(rows=rows, processed=processed, rejected=rejected)
-    return BatchResult(claimed=len(rows) + len(orphans), processed=len(processed), rejected=len(rejected),
-                       dropped=len(orphans))
+        batch = _batch_claim(source_id=source_id, limit=limit or batch_size())
+        return _batch_apply(batch) if batch is not None else BatchResult()
+
+
+def lanes() -> int:
+    """Batches in flight at once in one ``inbox_process_pending`` call (see ``_Lanes``): 2 on PostgreSQL, 1 (no
+    helper thread) on SQLite, whose single writer lock would serialize them anyway."""
+    default = 2 if connection.vendor == "postgresql" else 1
+    return max(1, int(getattr(settings, "INGESTION_PIPELINE_LANES", default)))
+
+
+class _LaneStopped(Exception):
+    """Another lane failed: stop without applying (the claimed messages stay pending)."""
+
+
+class _Lanes:
+    """Two (or more) batches in flight in one process, each in its own thread, connection and transaction: while
+    one batch's statements run in PostgreSQL (libpq releases the GIL), the next one is claimed and prepared.
+    Batches are claimed one at a time (so a later claim takes later messages) and numbered; each applies to
+    profiles and commits only when the one claimed before it has committed, so they commit in claim order and a
+    batch's profile reads, identity lookups and locks always see every earlier batch: the same outcome as one
+    batch after the other, and no two lanes ever wait on each other's rows."""
+
+    def __init__(self, *, source_id: int | None, limit: int, max_batches: int | None,
+                 deadline: float | None) -> None:
+        self.source_id, self.limit, self.max_batches, self.deadline = source_id, limit, max_batches, deadline
+        self.claim_lock = threading.Lock()
+        self.turn = threading.Condition()
+        self.claimed_batches = 0  # tickets handed out
+        self.serving = 0  # the ticket that may apply and commit now
+        self.error: BaseException | None = None
+        self.total = BatchResult()
+        self.helpers: list[threading.Thread] = []  # the other lanes, not started yet
+        self.started: list[threading.Thread] = []
+
+    def _done(self, ticket: int) -> None:
+        with self.turn:
+            if self.serving == ticket:
+                self.serving = ticket + 1
+                self.turn.notify_all()
+
+    def _wait(self, ticket: int) -> None:
+        with self.turn:
+            while self.serving != ticket and self.error is None:
+                self.turn.wait()
+            if self.error is not None:
+                raise _LaneStopped
+
+    def _more(self) -> bool:
+        if self.error is not None:
+            return False
+        if self.max_batches is not None and self.claimed_batches >= self.max_batches:
+            return False
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    def run_lane(self) -> None:
+        try:
+            while True:
+                ticket = None
+                try:
+                    with transaction.atomic():
+                        with self.claim_lock:
+                            if not self._more():
+                                return
+                            batch = _batch_claim(source_id=self.source_id, limit=self.limit)
+                            if batch is None:
+                                return
+                            ticket = self.claimed_batches
+                            self.claimed_batches += 1
+                            if self.helpers and len(batch.rows) + batch.orphans >= self.limit:
+                                self._helpers_start()  # a full batch: more may be pending
+                        self._wait(ticket)
+                        # The first commit hook: the next batch may apply while this one's profile_changed
+                        # handlers run.
+                        transaction.on_commit(lambda ticket=ticket: self._done(ticket))
+                        result = _batch_apply(batch)
+                finally:
+                    if ticket is not None:
+                        self._done(ticket)  # after a rollback too (a no-op after the hook)
+                with self.turn:
+                    self.total += result
+        except _LaneStopped:
+            return
+        except BaseException as error:
+            with self.turn:
+                self.error = self.error or error
+                self.turn.notify_all()
+
+    def _helpers_start(self) -> None:
+        """Start the other lanes (once, from the calling thread's lane, when its first batch was full: a run that
+        finds one small batch, as after a single tracking call, opens no second connection)."""
+        helpers, self.helpers = self.helpers, []
+        for thread in helpers:
+            thread.start()
+        self.started = helpers
+
+    def run(self, count: int) -> BatchResult:
+        self.helpers = [threading.Thread(target=self._helper, name=f"inbox-lane-{n}", daemon=True)
+                        for n in range(1, count)]
+        self.run_lane()
+        for thread in self.started:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.total
+
+    def _helper(self) -> None:
+        try:
+            self.run_lane()
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def inbox_process_pending(*, source_id: int | None = None, max_batches: int | None = None,
-                          limit: int | None = None) -> BatchResult:
-    """Process batches until nothing is pending (or ``max_batches`` were done)."""
+                          limit: int | None = None, deadline: float | None = None) -> BatchResult:
+    """Process batches until nothing is pending (or ``max_batches`` were done, or ``time.monotonic()`` passed
+    ``deadline``). On PostgreSQL, outside a transaction, with ``lanes()`` > 1, the next batch is claimed and
+    prepared while the current one is applied (``_Lanes``); batches still commit one by one, in claim order."""
+    limit = limit or batch_size()
+    count = lanes()
+    if count > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _Lanes(source_id=source_id, limit=limit, max_batches=max_batches, deadline=deadline).run(count)
     total = BatchResult()
     done = 0
     while max_batches is None or done < max_batches:
@@ -409,5 +575,6 @@ def inbox_process_pending(*, source_id: int | None = None, max_batches: int | No
             break
         total += result
         done += 1
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     return total
-

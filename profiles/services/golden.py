@@ -13,7 +13,6 @@ only None and empty values, which stay plain, are "empty".
 """
 
 import hashlib
-import json
 import time
 from datetime import datetime
 
@@ -76,8 +75,12 @@ def seal(value):
 
 
 
+# Built once: json.dumps with options builds an encoder on every call (lineage hashes every observed value).
+_CANONICAL = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return _CANONICAL.encode(value)
 
 
 def is_empty(value) -> bool:
@@ -249,7 +252,7 @@ def trait_values_record(entries: list[tuple[int, str, object, str, datetime]],
             "seen_count = profiles_traitvalue.seen_count + EXCLUDED.seen_count, "
             "first_observed_at = LEAST(profiles_traitvalue.first_observed_at, EXCLUDED.first_observed_at), "
             "observed_at = GREATEST(profiles_traitvalue.observed_at, EXCLUDED.observed_at)",
-            [_json([[k[0], k[1], k[2], k[3], v[0], v[1].isoformat(), v[2].isoformat(), v[3]]
+            [_json([[k[0], k[1], k[2], k[3], v[0], v[1], v[2], v[3]]
                     for k, v in merged.items()])])
         return
     # SQLite (3.24+): the same upsert, many rows per statement.

@@ -74,12 +74,16 @@ class Rules:
         return self.by_type.get(identity_type) or Rule(identity_type, DEFAULT_PRIORITY, None, frozenset(), False)
 
     def priority(self, identity_type: str) -> int:
-        return self.get(identity_type).priority
+        rule = self.by_type.get(identity_type)
+        return rule.priority if rule is not None else DEFAULT_PRIORITY
 
     def blocked(self, identity_type: str, value: str) -> bool:
+        # Called for every identity of every processed message: no Rule is built for a type without one.
         normalized = value.strip().lower()
-        return (normalized in BUILTIN_BLOCKED_VALUES or not normalized
-                or normalized in self.get(identity_type).blocked)
+        if not normalized or normalized in BUILTIN_BLOCKED_VALUES:
+            return True
+        rule = self.by_type.get(identity_type)
+        return rule is not None and normalized in rule.blocked
 
     @classmethod
     def cached(cls) -> "Rules":

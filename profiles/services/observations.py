@@ -158,6 +158,8 @@ def _flagged_of(obs: Observation) -> list[tuple[str, str]]:
 def _keys(obs: Observation, rules: Rules, assigned: dict) -> list[tuple[tuple[str, str], bool]]:
     """The observation's usable identities as (key, is_previous_id), blocked values dropped."""
     keys = [(key, False) for key in obs.identities if not rules.blocked(*key)]
+    if len(keys) < 2 and not obs.previous_id:
+        return keys  # nothing to add or deduplicate
     if obs.previous_id and not rules.blocked(Identity.Type.ANONYMOUS_ID.value, obs.previous_id):
         # Segment's previousId is an earlier user id or anonymous id: link the one that is known, else as an
         # anonymous id (a user id we never saw would break the one-user-id limit of the profile it joins).
@@ -187,7 +189,14 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
     # The guarded identities (limits, protection) of the existing profiles new guarded identities may join.
     holdings: dict[int, dict[str, set[str]]] = {}
     if any(key[0] in guarded and key not in assigned for keys in per_obs_keys for key, _p in keys):
-        candidates = {assigned[key] for keys in per_obs_keys for key, _p in keys if key in assigned}
+        # Only the profiles of observations that bring a new identity can receive one: directly, or through an
+        # identity an earlier observation of the batch attached (that observation brought a new one too), so the
+        # holdings of the other profiles are never consulted.
+        candidates = set()
+        for keys in per_obs_keys:
+            known = [assigned[key] for key, _p in keys if key in assigned]
+            if known and len(known) < len(keys):
+                candidates.update(known)
         if candidates:
             for pk, identity_type, value in _identities_held(sorted(candidates), sorted(guarded)):
                 holdings.setdefault(pk, {}).setdefault(identity_type, set()).add(value)
@@ -203,15 +212,14 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         holdings[-new_count] = {}
         return -new_count
 
+    rule_of = {identity_type: rules.get(identity_type) for keys in per_obs_keys for (identity_type, _v), _p in keys}
     for index, (obs, keys) in enumerate(zip(observations, per_obs_keys, strict=True)):
-        ordered = sorted(keys, key=lambda item: (rules.priority(item[0][0]), item[1]))
-        known = [(key, prev) for key, prev in ordered if key in assigned]
-        ref = assigned[known[0][0]] if known else None
+        ordered = sorted(keys, key=lambda item: (rule_of[item[0][0]].priority, item[1])) if len(keys) > 1 else keys
+        ref = next((assigned[key] for key, _prev in ordered if key in assigned), None)
         if ref is not None:
             held = holdings.get(ref, {})
             for key, _prev in ordered:
-                rule = rules.get(key[0])
-                if key not in assigned and rule.unique_per_profile and held.get(key[0]) and \
+                if key not in assigned and rule_of[key[0]].unique_per_profile and held.get(key[0]) and \
                         key[1] not in held[key[0]]:
                     # Another person on the same device or account: a profile of its own.
                     ref = None
@@ -222,7 +230,7 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
         for key, prev in ordered:
             other = assigned.get(key)
             if other is None:
-                rule = rules.get(key[0])
+                rule = rule_of[key[0]]
                 values = held.get(key[0], set())
                 if rule.max_per_profile and len(values) >= rule.max_per_profile and key[1] not in values:
                     continue  # over the type's limit: not attached (the profile keeps its identities)
@@ -298,7 +306,7 @@ def _observations_apply_once(observations: list[Observation], rules: Rules, poli
 
     events = [(real[ref], obs.event_type, obs.event_name[:200], obs.channel[:32],
                *(_event_sealed(obs, sensitive) if sensitive else (obs.properties, obs.context)),
-               obs.timestamp.isoformat(), obs.source[:64], obs.message_id[:128])
+               obs.timestamp, obs.source[:64], obs.message_id[:128])
               for obs, ref in zip(observations, refs, strict=True) if obs.event_type]
     if events:
         _events_insert(events, now)
@@ -432,7 +440,7 @@ def _profiles_update_with_sources(rows: list[tuple[int, dict]], now: datetime) -
             "UPDATE profiles_profile AS p SET traits = x->1, trait_sources = COALESCE(x->2, p.trait_sources), "
             "first_seen_at = (x->>3)::timestamptz, last_seen_at = (x->>4)::timestamptz, updated_at = %b "
             "FROM jsonb_array_elements(%b::jsonb) AS e(x) WHERE p.id = (x->>0)::bigint",
-            [now, _json([[pk, e["traits"], e.get("sources"), _iso(e["first"]), _iso(e["last"])] for pk, e in rows])])
+            [now, _json([[pk, e["traits"], e.get("sources"), e["first"], e["last"]] for pk, e in rows])])
         return
     with_sources = [(pk, e) for pk, e in rows if "sources" in e]
     Profile.objects.bulk_update(
@@ -477,17 +485,15 @@ def _json_default(value):
 
 def _json(value) -> str:
     """Compact JSON text of a document for PostgreSQL. orjson writes it several times faster than json.dumps (the
-    merge journal and the pipeline's batch documents are large); what orjson refuses (an integer beyond 64 bits, a
-    type neither knows) goes through json.dumps, which writes the same JSON."""
+    merge journal and the pipeline's batch documents are large), date-times included (ISO 8601 with the offset, in
+    C: the batch documents hand them over as they are); what orjson refuses (an integer beyond 64 bits, a type
+    neither knows) goes through json.dumps, which writes the same JSON."""
     try:
         return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
-def _iso(value: datetime | None) -> str | None:
-    """A date-time as ISO text for a JSON document (converted before json.dumps: its ``default`` hook is slow)."""
-    return value.isoformat() if value is not None else None
 
 
 _PLAN_SETTINGS = ("enable_bitmapscan", "enable_hashjoin", "enable_mergejoin")
@@ -546,8 +552,11 @@ def _profiles_lock(ids: list[int], with_sources: set[int] = frozenset()) \
 def _identities_held(profile_ids: list[int], types: list[str]) -> list[tuple[int, str, str]]:
     """The (profile id, type, value) of the unflagged identities of these types that these profiles hold."""
     if _pg():
-        return _pg_execute("SELECT profile_id, type, value FROM profiles_identity WHERE profile_id = ANY(%b) "
-                           "AND type = ANY(%b) AND NOT flagged", [profile_ids, types])
+        # A probe of the (profile_id, type) index per profile: with both as ANY(...) the planner ANDed two bitmaps,
+        # one of them every identity of the guarded types (all user ids, emails and phones of the table).
+        return _pg_execute("SELECT i.profile_id, i.type, i.value FROM unnest(%b::bigint[]) AS p(id) "
+                           "JOIN profiles_identity AS i ON i.profile_id = p.id WHERE i.type = ANY(%b) "
+                           "AND NOT i.flagged", [profile_ids, types])
     return list(Identity.objects.filter(profile_id__in=profile_ids, type__in=types, flagged=False)
                 .values_list("profile_id", "type", "value"))
 
@@ -559,7 +568,7 @@ def _profiles_create(entries: list[dict], now: datetime) -> list[int]:
             "INSERT INTO profiles_profile (created_at, updated_at, first_seen_at, last_seen_at, traits) "
             "SELECT %b, %b, (x->>0)::timestamptz, (x->>1)::timestamptz, x->2 "
             "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS e(x, i) ORDER BY i RETURNING id",
-            [now, now, _json([[_iso(e["first"]), _iso(e["last"]), e["traits"]] for e in entries])])
+            [now, now, _json([[e["first"], e["last"], e["traits"]] for e in entries])])
         return [row[0] for row in rows]
     created = Profile.objects.bulk_create([Profile(traits=e["traits"], first_seen_at=e["first"],
                                                    last_seen_at=e["last"]) for e in entries])
@@ -595,7 +604,7 @@ def _profiles_update(changed: list[tuple[int, dict]], now: datetime) -> None:
             "UPDATE profiles_profile AS p SET traits = x->1, first_seen_at = (x->>2)::timestamptz, "
             "last_seen_at = (x->>3)::timestamptz, updated_at = %b "
             "FROM jsonb_array_elements(%b::jsonb) AS e(x) WHERE p.id = (x->>0)::bigint",
-            [now, _json([[pk, e["traits"], _iso(e["first"]), _iso(e["last"])] for pk, e in changed])])
+            [now, _json([[pk, e["traits"], e["first"], e["last"]] for pk, e in changed])])
         return
     Profile.objects.bulk_update(
         [Profile(pk=pk, traits=entry["traits"], first_seen_at=entry["first"], last_seen_at=entry["last"],
