@@ -27,6 +27,7 @@ import re
 import zlib
 from datetime import UTC, datetime
 
+import orjson
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -140,9 +141,22 @@ def _no_constants(name: str):
 # Built once: json.loads and json.dumps with options build a decoder or encoder on every call.
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# orjson reads an integer of more than 64 bits as a float (precision lost, silently); the standard decoder keeps it
+# whole. A run of 19 digits anywhere (in a string too: then it only costs the slower parse) sends the body there.
+# Found by mapping every digit to "0" and everything else to " " (a regular expression for it takes 20 times as long).
+_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 def _parse_json(body: bytes):
+    """The JSON body. orjson parses the common body (UTF-8, no integer beyond 64 bits, nothing it refuses) about
+    four times as fast; anything else (UTF-16 or -32, a byte order mark, a lone surrogate, NaN, an out-of-range
+    number, malformed JSON) goes through the standard decoder, which gives the value or the error it always gave."""
+    if _LONG_NUMBER not in body.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         # What json.loads does with bytes (UTF-8, -16 or -32 by the first bytes), with the decoder built once.
         return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
@@ -167,15 +181,30 @@ def _time(value, field: str, errors: dict) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        parsed = parsed.astimezone(UTC)
+        elif parsed.tzinfo is not UTC:  # "Z" parses to UTC itself
+            parsed = parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         errors[field] = ["Must be an ISO-8601 date-time string (years 1 to 9999, in UTC)."]
         return None
     return parsed
 
 
+def _dumps(message: dict) -> bytes:
+    """A message as compact UTF-8 JSON (orjson; what it refuses, an integer beyond 64 bits or a lone surrogate,
+    through the standard encoder, "surrogatepass" keeping the surrogate for ``unstorable_reason`` to name)."""
+    try:
+        return orjson.dumps(message)
+    except orjson.JSONEncodeError:
+        return _encode(message).encode("utf-8", "surrogatepass")
+
+
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC, to the millisecond (truncated), with a Z. (What ``isoformat(timespec="milliseconds")`` writes, a third
+    of its cost: the keyword and the offset are the slow part; it is on the hot path of every event.)"""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.replace(tzinfo=None).isoformat()
+    return text[:23] + "Z" if value.microsecond else text + ".000Z"
 
 
 def _id_error(value, *, required_name: str | None = None) -> str | None:
@@ -405,12 +434,14 @@ def _accept(source_id: int, data, call_type: str | None, received_at: datetime, 
                                 received_iso=received_iso, batch_sent_iso=batch_sent_iso)
         if not errors:
             message_id = message_id_of(message)
-            text = _encode(message)
-            if len(text) > limit // 4 and (size := len(text.encode("utf-8", "surrogatepass"))) > limit:
+            encoded = _dumps(message)
+            if (size := len(encoded)) > limit:
                 errors = {"": [f"The event is larger than {MAX_EVENT_BYTES // 1024} KB."]}
                 message = {"type": message.get("type"), "messageId": message.get("messageId"), "size": size}
-            elif suspicious and (reason := unstorable_reason(text)):
-                errors = {"": [f"The message {reason}."]}
+            else:
+                text = encoded.decode("utf-8", "surrogatepass")
+                if suspicious and (reason := unstorable_reason(text)):
+                    errors = {"": [f"The message {reason}."]}
         if errors:
             if len(field_errors) < MAX_REPORTED_ERRORS:
                 field_errors.update(_prefixed(errors, f"{prefix}.{index}" if prefix else ""))

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import orjson
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
@@ -157,6 +158,18 @@ def _pg_autocommit_exec(conn, name: bytes, params: list) -> list[tuple[int, str]
         return [(int(result.get_value(i, 0)), result.get_value(i, 1).decode()) for i in range(result.ntuples)]
 
 
+def _keys_json(rows: list[tuple]) -> str:
+    """The per-row keys of a many-row insert as one JSON array: [source id, message id, received at, reason]. The
+    rows of one request share their time, so it is written once per distinct value."""
+    times: dict[datetime, str] = {}
+    keys = [[row[0], row[1], times.get(row[4]) or times.setdefault(row[4], row[4].isoformat()), row[6]]
+            for row in rows]
+    try:
+        return orjson.dumps(keys).decode()
+    except orjson.JSONEncodeError:  # a text orjson refuses (a lone surrogate): PostgreSQL names the problem
+        return json.dumps(keys)
+
+
 def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
     """One INSERT for all rows (source_id, message_id, type, JSON text, received_at, status, reason,
     processed_at; one status and processed_at per call); returns (source_id, message_id) of the new ones."""
@@ -167,7 +180,7 @@ def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
         if len(rows) == 1:  # a single event: scalars bind faster than JSON documents
             name, params = b"cdp_inbox_insert_one", list(rows[0])
         else:
-            keys = json.dumps([[row[0], row[1], row[4].isoformat(), row[6]] for row in rows])
+            keys = _keys_json(rows)
             name, params = b"cdp_inbox_insert", [rows[0][5], rows[0][7],
                                                   "[" + ",".join(row[3] for row in rows) + "]", keys]
         if conn.connection is not None and conn.get_autocommit() and not conn.in_atomic_block:
