@@ -390,6 +390,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: nproc)")
     parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--connections", type=int, default=64, help="concurrent client connections")
+    parser.add_argument("--only-batch", action="store_true",
+                        help="only the /v1/batch phase (its warm-up, then the measured load); no target is judged")
     parser.add_argument("--process-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.process_worker:
@@ -416,12 +418,14 @@ def main() -> None:
     with Server(env, workers=workers, threads=args.threads) as server:
         log(f"gunicorn at {server.url}: {workers} workers x {args.threads} threads; load: {load.__name__}")
         for kind, path in (("bare", "/bench/bare"), ("track", "/v1/track"), ("batch", "/v1/batch")):
+            if args.only_batch and kind != "batch":
+                continue
             load(server.url + path, "batch" if kind == "batch" else "track", write_key, duration=scale["warmup"],
                  **options)
         time.sleep(2)  # requests still in flight when a warm-up load stops are stored before the count
         before = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0]
         rounds = {"bare": [], "track": []}
-        for round_number in range(scale["rounds"]):
+        for round_number in range(0 if args.only_batch else scale["rounds"]):
             for kind, path in (("bare", "/bench/bare"), ("track", "/v1/track")):
                 with ServerCPU(env, server) as cpu:
                     figures = load(server.url + path, "track", write_key, duration=scale["duration"], **options)
@@ -440,6 +444,13 @@ def main() -> None:
     stored_total = sql(env, "SELECT count(*) FROM ingestion_inboxmessage")[0][0]
     stored_batch = stored_total - before - stored_track
     broker_purge(args.broker_url)
+    if args.only_batch:
+        result.update({"batch_requests_per_s": round(batch["rps"], 1), "batch_events_per_s": round(batch["rps"] * 100),
+                       "batch_errors": batch["non_2xx"] + batch["socket_errors"], "batch_events_stored": stored_batch,
+                       "batch_latency_avg": batch["latency_avg"], "batch_cpu_us_per_event": batch_cpu,
+                       "seconds": round(time.monotonic() - started, 1), "load_average_at_end": os.getloadavg()})
+        print(json.dumps(result))
+        return
 
     bare_rps = sum(r["rps"] for r in rounds["bare"]) / len(rounds["bare"])
     track_rps = sum(r["rps"] for r in rounds["track"]) / len(rounds["track"])
