@@ -371,7 +371,7 @@ def test_messages_without_id_get_one(source):
     assert all(m.payload["messageId"] == m.message_id for m in stored(source))
 
 
-def test_generated_ids_are_uuid4_and_differ_in_forked_processes():
+def test_generated_ids_are_uuids_and_differ_in_forked_processes():
     # gunicorn and Celery fork their workers from one parent: a generator state copied into each child would give
     # every worker the same ids, and the inbox would take one worker's messages for duplicates of another's.
     import multiprocessing
@@ -382,8 +382,22 @@ def test_generated_ids_are_uuid4_and_differ_in_forked_processes():
         children = pool.starmap(_new_message_ids, [(200,), (200,)])
     ids = [*children[0], *children[1], *_new_message_ids(200)]
     assert len(set(ids)) == 600
-    assert all(uuid.UUID(message_id).version == 4 and str(uuid.UUID(message_id)) == message_id for message_id in ids)
+    assert all(uuid.UUID(message_id).version == 7 and str(uuid.UUID(message_id)) == message_id for message_id in ids)
     assert new_message_id() not in ids
+
+
+def test_generated_ids_are_ordered_by_time():
+    # Time-ordered ids go to the end of the inbox's unique index (RFC 9562 version 7: milliseconds first).
+    import time
+
+    from ingestion.services.inbox import new_message_id
+
+    earlier = _new_message_ids(50)
+    time.sleep(0.002)
+    later = _new_message_ids(50)
+    assert max(earlier) < min(later)
+    assert abs(int(uuid.UUID(later[0]).hex[:12], 16) - time.time() * 1000) < 5000
+    assert len(set(earlier + later + [new_message_id()])) == 101
 
 
 def _new_message_ids(count: int) -> list[str]:
