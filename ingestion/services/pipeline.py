@@ -313,6 +313,16 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
     return applied
 
 
+def _pg_prepared_execute(sql: str, params: list) -> None:
+    """Run one constant statement with binary parameters on PostgreSQL, prepared on the server (planned once per
+    connection): the status writes of every batch."""
+    import psycopg
+
+    server_prepare_allow(connection)
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+
+
 def _statuses_claimed(ids: list[int], now) -> None:
     """Mark claimed messages processed (in the claim's transaction, before they are applied): the one write every
     message needs, done while the batch is prepared (with lanes, while the batch before it is still applying).
@@ -322,13 +332,9 @@ def _statuses_claimed(ids: list[int], now) -> None:
         return
     if connection.vendor == "postgresql":
         # A constant statement with a binary array: the ORM's IN (%s, ...) over hundreds of ids costs more.
-        import psycopg
-
-        server_prepare_allow(connection)
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
-                           "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
-                           [InboxMessage.Status.PROCESSED.value, now, ids], prepare=True)
+        _pg_prepared_execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
+                             "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
+                             [InboxMessage.Status.PROCESSED.value, now, ids])
         return
     InboxMessage.objects.filter(id__in=ids).update(
         status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
@@ -349,14 +355,9 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
     if not rejected:
         return
     if connection.vendor == "postgresql":
-        import psycopg
-
-        server_prepare_allow(connection)
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, processed_at = %b "
-                           "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
-                           [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())],
-                           prepare=True)
+        _pg_prepared_execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, processed_at = %b "
+                             "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
+                             [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())])
         return
     by_reason: dict[str, list[int]] = {}
     for pk, reason in rejected.items():
