@@ -19,6 +19,8 @@ connection poolers; behind PgBouncer in transaction mode, use PgBouncer 1.21 or 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import QuerySet
@@ -39,6 +41,31 @@ def server_prepare_allow(connection) -> None:
     connection.ensure_connection()
     if connection.connection.prepare_threshold is None:
         connection.connection.prepare_threshold = 5
+
+
+@contextmanager
+def raw_cursor(connection, *, prepare: bool = True):
+    """A plain psycopg cursor (server-side binding, ``%b`` placeholders for binary parameters) on Django's
+    PostgreSQL connection and in its transaction, without Django's cursor wrapper: for constant hand-written
+    statements on hot paths, where the wrapper's per-call work costs more than the statement. Database errors come
+    out as Django's. With ``prepare``, ``execute(..., prepare=True)`` prepares on the server (see
+    ``server_prepare_allow``)."""
+    import psycopg
+
+    if prepare:
+        server_prepare_allow(connection)
+    else:
+        connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def prepared_execute(connection, sql: str, params: list) -> list[tuple]:
+    """Run one constant statement through ``raw_cursor``, prepared on the server (planned once per connection);
+    returns its rows (none for a statement without results)."""
+    with raw_cursor(connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if cursor.description else []
 
 
 def preparing_cursor(connection):

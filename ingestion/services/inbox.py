@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from cdp.core.prepared import server_prepare_allow
+from cdp.core.prepared import prepared_execute
 from ingestion.models import InboxCount, InboxMessage, Source
 
 logger = logging.getLogger(__name__)
@@ -205,14 +205,9 @@ def _insert(rows: list[tuple]) -> list[tuple[int, str]]:
             if len(rows) > 1 and _pg_autocommit_exec(conn, b"cdp_inbox_insert_new", params) is not None:
                 return [(row[0], row[1]) for row in rows]  # no duplicate: every row is new
             return _pg_autocommit_exec(conn, name, params)
-        import psycopg
-
-        server_prepare_allow(conn)
         # In a transaction: a psycopg cursor with server-side binding on Django's connection (psycopg opens the
         # transaction); a constant, prepared statement.
-        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
-            cursor.execute(_FOR_CURSOR[name], params, prepare=True)
-            return cursor.fetchall()
+        return prepared_execute(conn, _FOR_CURSOR[name], params)
     table = conn.ops.quote_name(TABLE)
     one = "(%s, %s, %s, %s, %s, %s, %s, 0, %s)"
     sql = (f"INSERT INTO {table} (source_id, message_id, type, payload, received_at, status, reason, attempts, "

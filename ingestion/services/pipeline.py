@@ -34,7 +34,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from cdp.core.prepared import server_prepare_allow
+from cdp.core.prepared import prepared_execute, raw_cursor
 from consent import selectors as consent_selectors
 from consent import services as consent_services
 from ingestion.models import InboxMessage, Source
@@ -90,12 +90,9 @@ def _claim(*, source_id: int | None, limit: int) -> list[tuple[int, int, str, di
     """Pending messages as (id, source_id, message_id, payload, received_at), locked for this transaction, oldest
     first."""
     if connection.vendor == "postgresql":
-        import psycopg
-
         where = "status = %b" + (" AND source_id = %b" if source_id is not None else "")
         params = [InboxMessage.Status.PENDING.value] + ([source_id] if source_id is not None else []) + [limit]
-        server_prepare_allow(connection)
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        with raw_cursor(connection) as cursor:
             # A young or fast-changing inbox has stale statistics, and the planner would then sort every pending row
             # (payloads and all) instead of walking the partial "pending" index in id order up to the limit.
             cursor.execute("SET LOCAL enable_sort = off")
@@ -313,16 +310,6 @@ def _apply(observations: list[tuple[int, Observation]], rejected: dict[int, str]
     return applied
 
 
-def _pg_prepared_execute(sql: str, params: list) -> None:
-    """Run one constant statement with binary parameters on PostgreSQL, prepared on the server (planned once per
-    connection): the status writes of every batch."""
-    import psycopg
-
-    server_prepare_allow(connection)
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-
-
 def _statuses_claimed(ids: list[int], now) -> None:
     """Mark claimed messages processed (in the claim's transaction, before they are applied): the one write every
     message needs, done while the batch is prepared (with lanes, while the batch before it is still applying).
@@ -332,9 +319,9 @@ def _statuses_claimed(ids: list[int], now) -> None:
         return
     if connection.vendor == "postgresql":
         # A constant statement with a binary array: the ORM's IN (%s, ...) over hundreds of ids costs more.
-        _pg_prepared_execute("UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
-                             "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
-                             [InboxMessage.Status.PROCESSED.value, now, ids])
+        prepared_execute(connection, "UPDATE ingestion_inboxmessage SET status = %b, reason = '', processed_at = %b, "
+                                     "attempts = attempts + 1 WHERE id = ANY(%b::bigint[])",
+                         [InboxMessage.Status.PROCESSED.value, now, ids])
         return
     InboxMessage.objects.filter(id__in=ids).update(
         status=InboxMessage.Status.PROCESSED, reason="", processed_at=now, attempts=F("attempts") + 1)
@@ -355,9 +342,10 @@ def _statuses_write(*, rows: list[tuple], processed: list[int], rejected: dict[i
     if not rejected:
         return
     if connection.vendor == "postgresql":
-        _pg_prepared_execute("UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, processed_at = %b "
-                             "FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) WHERE m.id = u.id",
-                             [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())])
+        prepared_execute(connection, "UPDATE ingestion_inboxmessage AS m SET status = %b, reason = u.reason, "
+                                     "processed_at = %b FROM unnest(%b::bigint[], %b::text[]) AS u(id, reason) "
+                                     "WHERE m.id = u.id",
+                         [InboxMessage.Status.REJECTED.value, now, list(rejected), list(rejected.values())])
         return
     by_reason: dict[str, list[int]] = {}
     for pk, reason in rejected.items():

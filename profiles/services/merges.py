@@ -36,6 +36,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
+from cdp.core.prepared import raw_cursor
 from profiles.models import (
     Event,
     Identity,
@@ -130,12 +131,9 @@ def _select(model, columns: list[str], field: str, ids: list[int], *, types: lis
            f"WHERE {qn((meta.pk if field == 'pk' else meta.get_field(field)).column)} = ANY(%b)"
            + (" AND type = ANY(%b) AND NOT flagged" if types is not None else "")
            + f" ORDER BY {qn(meta.pk.column)}" + (" FOR UPDATE" if lock else ""))
-    import psycopg
-
-    connection.ensure_connection()
     for chunk in _chunks(sorted(set(ids))):
         # Binary results: psycopg's C loaders (Django's timestamptz loader is for text and parses in Python).
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        with raw_cursor(connection, prepare=False) as cursor:
             cursor.execute(sql, [chunk] if types is None else [chunk, types], binary=True)
             rows = cursor.fetchall()
         for row in rows:

@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cdp.core.prepared import server_prepare_allow
+from cdp.core.prepared import prepared_execute
 from profiles.insights.sentiment import EVENT_TEXT_FIELDS, event_sentiment
 from profiles.models import Event, Identity, Profile, TraitPolicy
 from profiles.services import golden
@@ -466,12 +466,7 @@ def _pg_execute(sql: str, params: list) -> list[tuple]:
     """Run a statement through a psycopg cursor with server-side binding, on Django's connection and in its
     transaction, prepared on the server (each call site's text is constant: its rows travel as one JSON document
     or array, so PostgreSQL plans it once per connection instead of once per batch)."""
-    import psycopg
-
-    server_prepare_allow(connection)
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall() if cursor.description else []
+    return prepared_execute(connection, sql, params)
 
 
 _django_json_default = DjangoJSONEncoder().default
