@@ -34,7 +34,10 @@ def test_the_production_section_runs_a_worker_per_queue_and_one_beat():
     for queue in Queues:
         assert f"celery -A cdp worker -Q {queue.value} " in production, queue
     assert production.count("celery -A cdp beat") == 1
-    assert "gunicorn cdp.wsgi -w 4 -b 0.0.0.0:8000" in production
+    # Threads: the tracking API's concurrent single-event calls of one process share an INSERT and a commit.
+    web = next(line.strip() for line in production.splitlines() if "gunicorn cdp.wsgi" in line)
+    assert web == ".venv/bin/gunicorn cdp.wsgi -k gthread -w 2 --threads 16 -b 0.0.0.0:8000"
+    assert f"`{web}`" in OPERATIONS
     for command in ("migrate", "collectstatic --noinput", "sync_roles"):
         assert f"manage.py {command}" in production
     for variable in ("CDP_ENV=production", "SECRET_KEY=", "DATABASE_URL=", "ALLOWED_HOSTS=", "CELERY_BROKER_URL=",
