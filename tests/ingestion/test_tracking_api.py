@@ -502,6 +502,7 @@ def test_fuzz_random_bytes(source, raw):
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 def test_segment_analytics_python_works_unchanged(live_server, compress):
     from segment.analytics import Client as SegmentClient
+    from segment.analytics import request as segment_request
 
     from profiles.models import Identity
 
@@ -517,6 +518,9 @@ def test_segment_analytics_python_works_unchanged(live_server, compress):
     client.alias("device-7", "user-42")
     client.flush()
     client.join()
+    # The library keeps its HTTP connection alive in a module-level session: closed here, the live server's thread
+    # for it ends, and with it that thread's database connection (else still open when the test database is dropped).
+    segment_request._session.close()
     assert errors == []
 
     messages = list(InboxMessage.objects.filter(source=source).order_by("id"))
